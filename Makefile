@@ -1,0 +1,62 @@
+# Two entry points a technician needs first: `make demo` and `make test` (see README).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+BIN := $(VENV)/bin
+# podman must use the project's containers.conf (runc, ulimits); nothing under /etc is edited.
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup host-deps venv image demo test lint unit integration molecule lock clean
+
+help:
+	@echo "make demo   set up everything, start the lab comune, run 'provisioner enable lab'"
+	@echo "make test   set up everything, then lint, type-check, unit, integration and Molecule tests"
+
+setup: host-deps venv
+
+host-deps:
+	@bash lab/install-host-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@touch $@
+
+image: setup
+	@$(BIN)/provisioner lab image
+
+demo: setup
+	$(BIN)/provisioner lab up
+	$(BIN)/provisioner enable lab
+
+test: setup image lint
+	$(BIN)/pytest tests
+
+lint:
+	$(BIN)/ruff check provisioner tests bench
+	$(BIN)/ruff format --check provisioner tests bench
+	$(BIN)/mypy
+	$(BIN)/ansible-lint --profile production playbooks roles molecule
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup image
+	$(BIN)/pytest tests/integration
+
+molecule: setup image
+	$(BIN)/pytest tests/molecule
+
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean:
+	-$(BIN)/provisioner lab down
+	rm -rf $(VENV)

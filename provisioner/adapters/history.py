@@ -1,0 +1,270 @@
+"""Run history in SQLite (stdlib), run directories and per-comune locks, all in the state dir."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner.errors import BusyError
+from provisioner.models.run import HostResult, RunOutcome, RunStatus, TaskOutcome
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    use_case TEXT NOT NULL,
+    comune TEXT NOT NULL,
+    host_limit TEXT,
+    check_mode INTEGER NOT NULL,
+    tags TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    rc INTEGER,
+    run_dir TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_comune ON runs (comune, started);
+CREATE TABLE IF NOT EXISTS host_results (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    host TEXT NOT NULL,
+    state TEXT NOT NULL,
+    ok INTEGER NOT NULL, changed INTEGER NOT NULL, failed INTEGER NOT NULL,
+    unreachable INTEGER NOT NULL, skipped INTEGER NOT NULL,
+    rescued INTEGER NOT NULL, ignored INTEGER NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+CREATE TABLE IF NOT EXISTS task_results (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    host TEXT NOT NULL, role TEXT NOT NULL, task TEXT NOT NULL, action TEXT NOT NULL,
+    outcome TEXT NOT NULL, message TEXT NOT NULL, diff TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of run history."""
+
+    id: str
+    use_case: str
+    comune: str
+    host_limit: str | None
+    check_mode: bool
+    tags: str
+    started: float
+    finished: float | None
+    status: str
+    rc: int | None
+    run_dir: str
+    error: str
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, if finished."""
+        return None if self.finished is None else self.finished - self.started
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with its host results and notable tasks."""
+
+    run: RunRecord
+    hosts: list[HostResult]
+    tasks: list[TaskOutcome]
+
+
+def new_run_id(now: float | None = None) -> str:
+    """Sortable, readable run id: ``20261126-053700-ab12``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class History:
+    """SQLite history, run directories and locks under one state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.db_path = state_dir / "history.sqlite3"
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executescript(_SCHEMA)
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def run_dir(self, comune: str, run_id: str) -> Path:
+        """The private_data_dir of one run."""
+        return self.state_dir / "runs" / comune / run_id
+
+    @contextlib.contextmanager
+    def lock(self, comune: str) -> Iterator[None]:
+        """Hold the comune's lock; refuse at once if another run holds it.
+
+        Raises:
+            BusyError: another process runs on this comune.
+        """
+        lock_dir = self.state_dir / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = lock_dir / f"{comune}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                raise BusyError(
+                    f"comune {comune!r} is busy: another run is in progress ({holder or 'unknown'}); "
+                    "wait for it to finish and retry"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}".encode(), 0)
+            self._mark_interrupted(comune)
+            yield
+        finally:
+            os.close(fd)
+
+    def _mark_interrupted(self, comune: str) -> None:
+        """Runs still 'running' while we hold the lock died without finishing."""
+        if not self.db_path.exists():
+            return
+        with self._db() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ? WHERE comune = ? AND status = ?",
+                (RunStatus.INTERRUPTED, comune, RunStatus.RUNNING),
+            )
+
+    def start(
+        self,
+        run_id: str,
+        *,
+        use_case: str,
+        comune: str,
+        host_limit: str | None,
+        check_mode: bool,
+        tags: tuple[str, ...],
+        started: float,
+    ) -> Path:
+        """Record a run as running and return its fresh run directory."""
+        run_dir = self.run_dir(comune, run_id)
+        run_dir.mkdir(parents=True, mode=0o700)
+        with self._db() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, use_case, comune, host_limit, check_mode, tags, started,"
+                " status, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id, use_case, comune, host_limit, int(check_mode), ",".join(tags),
+                    started, RunStatus.RUNNING, str(run_dir),
+                ),
+            )
+        return run_dir
+
+    def finish(self, run_id: str, outcome: RunOutcome) -> None:
+        """Store the outcome of a run."""
+        with self._db() as conn:
+            conn.execute(
+                "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
+                (outcome.finished, outcome.status, outcome.rc, outcome.error, run_id),
+            )
+            conn.executemany(
+                "INSERT INTO host_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, h.host, h.state, h.ok, h.changed, h.failed, h.unreachable,
+                     h.skipped, h.rescued, h.ignored)
+                    for h in outcome.hosts
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO task_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, i, t.host, t.role, t.task, t.action, t.outcome, t.message, t.diff)
+                    for i, t in enumerate(outcome.tasks)
+                ],
+            )
+
+    def fail(self, run_id: str, status: RunStatus, error: str) -> None:
+        """Close a run that ended before Ansible produced an outcome."""
+        with self._db() as conn:
+            conn.execute(
+                "UPDATE runs SET finished = ?, status = ?, error = ? WHERE id = ?",
+                (time.time(), status, error, run_id),
+            )
+
+    def rotate(self, comune: str, keep: int) -> list[Path]:
+        """Delete all but the newest ``keep`` run directories of a comune (history rows stay)."""
+        base = self.state_dir / "runs" / comune
+        if not base.is_dir():
+            return []
+        dirs = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.name)
+        removed = dirs[:-keep] if keep > 0 else dirs
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
+        return removed
+
+    def list_runs(self, comune: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Newest runs first, optionally for one comune."""
+        if not self.db_path.exists():
+            return []
+        query = "SELECT * FROM runs"
+        params: list[object] = []
+        if comune:
+            query += " WHERE comune = ?"
+            params.append(comune)
+        query += " ORDER BY started DESC LIMIT ?"
+        params.append(limit)
+        with self._db() as conn:
+            return [_record(row) for row in conn.execute(query, params)]
+
+    def get(self, run_id: str) -> RunDetail | None:
+        """One run by id or unique id prefix."""
+        if not self.db_path.exists():
+            return None
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started DESC LIMIT 2",
+                (run_id.replace("%", "") + "%",),
+            ).fetchall()
+            if len(rows) != 1:
+                return None
+            record = _record(rows[0])
+            hosts = [
+                HostResult(host=r[1], ok=r[3], changed=r[4], failed=r[5], unreachable=r[6],
+                           skipped=r[7], rescued=r[8], ignored=r[9])
+                for r in conn.execute(
+                    "SELECT * FROM host_results WHERE run_id = ? ORDER BY host", (record.id,)
+                )
+            ]
+            tasks = [
+                TaskOutcome(host=r[2], role=r[3], task=r[4], action=r[5], outcome=r[6],
+                            message=r[7], diff=r[8])
+                for r in conn.execute(
+                    "SELECT * FROM task_results WHERE run_id = ? ORDER BY seq", (record.id,)
+                )
+            ]
+        return RunDetail(record, hosts, tasks)
+
+
+def _record(row: tuple[object, ...]) -> RunRecord:
+    return RunRecord(
+        id=str(row[0]), use_case=str(row[1]), comune=str(row[2]),
+        host_limit=None if row[3] is None else str(row[3]), check_mode=bool(row[4]),
+        tags=str(row[5]), started=float(row[6]),  # type: ignore[arg-type]
+        finished=None if row[7] is None else float(row[7]),  # type: ignore[arg-type]
+        status=str(row[8]), rc=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
+        run_dir=str(row[10]), error=str(row[11]),
+    )

@@ -1,0 +1,186 @@
+"""Podman and debootstrap for the lab: image, networks, systemd containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner.errors import EnvironmentProblem
+
+IMAGE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "sudo", "iproute2")
+LABEL = "provisioner.lab"
+# Host keys are generated per container on first start (the image ships none), then checked
+# (`sshd -t`); Debian's own ExecStartPre would fail first without keys.
+_SSH_DROPIN = "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A podman network owned by the project."""
+
+    name: str
+    subnet: str
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One lab container: systemd as PID 1, sshd published on 127.0.0.1."""
+
+    name: str
+    hostname: str
+    ssh_port: int
+    networks: dict[str, str]
+    tun: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What podman says about a container."""
+
+    name: str
+    state: str
+    ports: str
+
+
+class Podman:
+    """Thin wrapper over the podman CLI using the project's containers.conf."""
+
+    def __init__(self, containers_conf: Path, log_file: Path | None = None) -> None:
+        self.env = {**os.environ, "CONTAINERS_CONF": str(containers_conf)}
+        self.log_file = log_file
+
+    def _run(
+        self, args: Sequence[str], *, check: bool = True, stdin: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        if shutil.which("podman") is None:
+            raise EnvironmentProblem("podman is not installed (run `make setup` or apt-get install podman)")
+        proc = subprocess.run(
+            ["podman", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise EnvironmentProblem(
+                f"podman {' '.join(args[:3])} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
+            )
+        return proc
+
+    def image_exists(self, image: str) -> bool:
+        """Whether the local image exists."""
+        return self._run(["image", "exists", image], check=False).returncode == 0
+
+    def build_image(self, image: str, work_dir: Path, suite: str = "trixie") -> None:
+        """debootstrap a Debian minbase with systemd + sshd + python3 and import it."""
+        if shutil.which("debootstrap") is None:
+            raise EnvironmentProblem("debootstrap is not installed (run `make setup`)")
+        work_dir.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="rootfs-", dir=work_dir))
+        log = (self.log_file or work_dir / "image-build.log").open("a", encoding="utf-8")
+        try:
+            proc = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(IMAGE_PACKAGES)}",
+                 suite, str(root)],
+                stdout=log, stderr=subprocess.STDOUT, check=False, timeout=900,
+            )
+            if proc.returncode != 0:
+                raise EnvironmentProblem(f"debootstrap failed ({proc.returncode}); see {log.name}")
+            for key in (root / "etc/ssh").glob("ssh_host_*"):
+                key.unlink()
+            dropin = root / "etc/systemd/system/ssh.service.d/provisioner-keygen.conf"
+            dropin.parent.mkdir(parents=True, exist_ok=True)
+            dropin.write_text(_SSH_DROPIN, encoding="utf-8")
+            for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+                for item in (root / cache).glob("*"):
+                    if item.is_file():
+                        item.unlink()
+            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+            imp = subprocess.run(
+                ["podman", "import", "--change", "CMD=/sbin/init", "-", image],
+                stdin=tar.stdout, stdout=log, stderr=subprocess.STDOUT, env=self.env, check=False,
+            )
+            tar.wait()
+            if imp.returncode != 0 or tar.returncode != 0:
+                raise EnvironmentProblem(f"podman import of {image} failed; see {log.name}")
+        finally:
+            log.close()
+            shutil.rmtree(root, ignore_errors=True)
+
+    def ensure_network(self, network: Network) -> None:
+        """Create the network if it does not exist."""
+        if self._run(["network", "exists", network.name], check=False).returncode != 0:
+            self._run(["network", "create", "--subnet", network.subnet,
+                       "--label", f"{LABEL}=1", network.name])
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network if present."""
+        self._run(["network", "rm", "-f", name], check=False)
+
+    def state(self, name: str) -> ContainerState | None:
+        """State of a container, or None if it does not exist."""
+        proc = self._run(["container", "inspect", name], check=False)
+        if proc.returncode != 0:
+            return None
+        data = json.loads(proc.stdout)[0]
+        ports = data.get("NetworkSettings", {}).get("Ports") or {}
+        published = ",".join(
+            f"{b['HostIp']}:{b['HostPort']}" for binds in ports.values() if binds for b in binds
+        )
+        return ContainerState(name, str(data["State"]["Status"]), published)
+
+    def run(self, spec: ContainerSpec, image: str) -> None:
+        """Start a systemd container from ``image``."""
+        args = ["run", "-d", "--name", spec.name, "--hostname", spec.hostname,
+                "--systemd=always", "--label", f"{LABEL}=1",
+                "-p", f"127.0.0.1:{spec.ssh_port}:22"]
+        for key, value in spec.labels.items():
+            args += ["--label", f"{key}={value}"]
+        for net, ip in spec.networks.items():
+            args += ["--network", f"{net}:ip={ip}"]
+        if spec.tun:
+            args += ["--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"]
+        self._run([*args, image, "/sbin/init"])
+
+    def start(self, name: str) -> None:
+        """Start an existing container."""
+        self._run(["start", name])
+
+    def stop(self, name: str, timeout: int = 5) -> None:
+        """Stop a container."""
+        self._run(["stop", "-t", str(timeout), name], check=False)
+
+    def remove(self, name: str) -> None:
+        """Remove a container (running or not)."""
+        self._run(["rm", "-f", "-t", "3", name], check=False)
+
+    def exec(self, name: str, command: Sequence[str], stdin: str | None = None) -> str:
+        """Run a command in a container and return its stdout."""
+        args = ["exec", *(["-i"] if stdin is not None else []), name, *command]
+        return self._run(args, stdin=stdin).stdout
+
+    def wait_for_unit(self, name: str, unit: str, timeout: float = 60) -> None:
+        """Wait until a systemd unit in the container is active."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self._run(["exec", name, "systemctl", "is-active", unit], check=False)
+            if proc.stdout.strip() == "active":
+                return
+            if time.monotonic() > deadline:
+                raise EnvironmentProblem(f"{name}: {unit} not active after {timeout:.0f}s")
+            time.sleep(0.5)
+
+    def labelled(self) -> list[str]:
+        """Names of all lab containers."""
+        proc = self._run(["ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}"])
+        return sorted(n for n in proc.stdout.split() if n)

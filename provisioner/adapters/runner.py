@@ -1,0 +1,293 @@
+"""The one chokepoint to Ansible: a fresh private_data_dir per run and ansible_runner.run."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from provisioner.errors import AnsibleError
+from provisioner.models.run import (
+    HostResult,
+    PlaybookRequest,
+    ProgressEvent,
+    RunOutcome,
+    RunStatus,
+    TaskOutcome,
+)
+
+EventSink = Callable[[ProgressEvent], None]
+
+VAULT_PROMPT = r"^Vault password:\s*?$"
+# Environment keys whose values never reach a file: runner writes its env to artifacts/command.
+_SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|VAULT", re.IGNORECASE)
+_REDACTED = "<redacted>"
+_STAT_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+_NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
+
+
+class Executor(Protocol):
+    """Runs a playbook request; the local runner today, a remote worker later."""
+
+    def run(
+        self,
+        request: PlaybookRequest,
+        run_dir: Path,
+        *,
+        vault_password: str | None,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunOutcome:
+        """Run and return the typed outcome."""
+        ...
+
+
+def render_diff(diff: Any) -> str:
+    """Turn Ansible's diff payload (a dict or a list of dicts) into unified diff text."""
+    items = diff if isinstance(diff, list) else [diff]
+    chunks: list[str] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("prepared"):
+            chunks.append(str(item["prepared"]).rstrip("\n"))
+            continue
+        before, after = item.get("before", ""), item.get("after", "")
+        if isinstance(before, Mapping) or isinstance(after, Mapping):
+            before = json.dumps(before, indent=2, sort_keys=True, default=str) + "\n"
+            after = json.dumps(after, indent=2, sort_keys=True, default=str) + "\n"
+        before, after = str(before or ""), str(after or "")
+        if before == after:
+            continue
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=str(item.get("before_header", "before")),
+            tofile=str(item.get("after_header", "after")),
+        )
+        chunks.append("".join(lines).rstrip("\n"))
+    return "\n".join(c for c in chunks if c)
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    if res.get("censored"):
+        return _NO_LOG
+    for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
+        value = res.get(key)
+        if value:
+            return str(value).strip().splitlines()[0][:500] if key != "msg" else str(value)[:2000]
+    results = res.get("results")
+    if isinstance(results, list):
+        for item in results:
+            if isinstance(item, Mapping) and (item.get("failed") or item.get("unreachable")):
+                return _message(item)
+    return ""
+
+
+class _Collector:
+    """Turns runner events into progress events and the typed outcome."""
+
+    def __init__(self, on_event: EventSink | None) -> None:
+        self.on_event = on_event
+        self.tasks: list[TaskOutcome] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self.errors: list[str] = []
+
+    def emit(self, event: ProgressEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        name = event.get("event", "")
+        data: dict[str, Any] = event.get("event_data") or {}
+        host = str(data.get("host", ""))
+        task = str(data.get("task", ""))
+        role = str(data.get("role", ""))
+        if name == "playbook_on_play_start":
+            self.emit(ProgressEvent("play", play=str(data.get("play", ""))))
+        elif name == "playbook_on_task_start":
+            self.emit(ProgressEvent("task", task=task, role=role))
+        elif name == "runner_on_start":
+            self.emit(ProgressEvent("host_start", host=host, task=task, role=role))
+        elif name == "runner_on_ok":
+            res = data.get("res") or {}
+            changed = bool(res.get("changed"))
+            if changed:
+                self.record(data, "changed", res)
+            self.emit(ProgressEvent("changed" if changed else "ok", host=host, task=task, role=role))
+        elif name == "runner_on_failed":
+            res = data.get("res") or {}
+            if not data.get("ignore_errors"):
+                self.record(data, "failed", res)
+            self.emit(ProgressEvent("failed", host=host, task=task, role=role))
+        elif name == "runner_on_unreachable":
+            self.record(data, "unreachable", data.get("res") or {})
+            self.emit(ProgressEvent("unreachable", host=host, task=task, role=role))
+        elif name == "runner_on_skipped":
+            self.emit(ProgressEvent("skipped", host=host, task=task, role=role))
+        elif name == "playbook_on_stats":
+            for key, field in _STAT_KEYS.items():
+                for h, count in (data.get(key) or {}).items():
+                    self.stats.setdefault(h, {})[field] = int(count)
+            for h in data.get("processed") or {}:
+                self.stats.setdefault(h, {})
+            self.emit(ProgressEvent("stats"))
+        elif name == "error" or (name == "verbose" and "ERROR!" in str(event.get("stdout", ""))):
+            self.errors.append(str(event.get("stdout", "")).strip())
+        return True
+
+    def record(self, data: Mapping[str, Any], outcome: str, res: Mapping[str, Any]) -> None:
+        self.tasks.append(
+            TaskOutcome(
+                host=str(data.get("host", "")),
+                task=str(data.get("task", "")),
+                role=str(data.get("role", "")),
+                action=str(data.get("task_action", "")),
+                outcome=outcome,
+                message="" if outcome == "changed" else _message(res),
+                diff="" if res.get("censored") else render_diff(res.get("diff")),
+            )
+        )
+
+
+def _scrub_artifacts(artifact_dir: Path, secrets: list[str]) -> None:
+    """Remove secret environment values from runner's ``command`` record."""
+    command_file = artifact_dir / "command"
+    if not command_file.is_file():
+        return
+    record = json.loads(command_file.read_text(encoding="utf-8"))
+    env = record.get("env") or {}
+    for key, value in list(env.items()):
+        if _SECRET_ENV.search(key) or any(s and s in str(value) for s in secrets):
+            env[key] = _REDACTED
+    command_file.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+class LocalRunner:
+    """Executor that runs ansible-playbook on this machine through ansible-runner."""
+
+    def __init__(self, playbooks_dir: Path, ansible_cfg: Path, envvars: Mapping[str, str] | None = None) -> None:
+        self.playbooks_dir = playbooks_dir
+        self.ansible_cfg = ansible_cfg
+        self.envvars = dict(envvars or {})
+
+    def build_kwargs(
+        self,
+        request: PlaybookRequest,
+        run_dir: Path,
+        vault_password: str | None,
+    ) -> dict[str, Any]:
+        """The exact arguments given to ``ansible_runner.run`` (tested as such)."""
+        cmdline: list[str] = []
+        passwords: dict[str, str] = {}
+        if request.check:
+            cmdline.append("--check")
+        if request.diff:
+            cmdline.append("--diff")
+        if request.forks:
+            cmdline.append(f"--forks={request.forks}")
+        if vault_password is not None:
+            # The password answers Ansible's prompt through the pty: never on a command line or file.
+            cmdline.append("--ask-vault-pass")
+            passwords[VAULT_PROMPT] = vault_password
+        kwargs: dict[str, Any] = {
+            "private_data_dir": str(run_dir),
+            "project_dir": str(self.playbooks_dir),
+            "playbook": request.playbook,
+            "inventory": str(request.inventory),
+            "ident": "ansible",
+            "envvars": {"ANSIBLE_CONFIG": str(self.ansible_cfg), "PATH": _search_path(), **self.envvars},
+            "suppress_env_files": True,
+            "quiet": True,
+            "rotate_artifacts": 0,
+        }
+        if request.limit:
+            kwargs["limit"] = request.limit
+        if request.tags:
+            kwargs["tags"] = ",".join(request.tags)
+        if request.skip_tags:
+            kwargs["skip_tags"] = ",".join(request.skip_tags)
+        if request.extravars:
+            kwargs["extravars"] = dict(request.extravars)
+        if cmdline:
+            kwargs["cmdline"] = " ".join(cmdline)
+        if passwords:
+            kwargs["passwords"] = passwords
+        return kwargs
+
+    def run(
+        self,
+        request: PlaybookRequest,
+        run_dir: Path,
+        *,
+        vault_password: str | None,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunOutcome:
+        """Run the playbook and return the typed outcome.
+
+        Raises:
+            AnsibleError: ansible-runner itself could not start.
+        """
+        import ansible_runner  # noqa: PLC0415 - heavy import, only when a run happens
+
+        collector = _Collector(on_event)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        statuses: list[str] = []
+        try:
+            runner = ansible_runner.run(
+                **self.build_kwargs(request, run_dir, vault_password),
+                event_handler=collector,
+                status_handler=lambda data, runner_config: statuses.append(str(data.get("status"))),
+                cancel_callback=(lambda: cancel.is_set()) if cancel is not None else None,
+            )
+        except Exception as exc:  # runner raises bare exceptions for config problems
+            raise AnsibleError(f"ansible-runner could not start: {exc}") from exc
+        finally:
+            _scrub_artifacts(run_dir / "artifacts" / "ansible", [vault_password or ""])
+        finished = time.time()
+        hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
+        status = RunStatus(runner.status) if runner.status in RunStatus.__members__.values() else RunStatus.ERROR
+        error = ""
+        if not collector.stats and status != RunStatus.CANCELED:
+            error = "\n".join(collector.errors) or _tail(run_dir / "artifacts" / "ansible" / "stdout")
+        return RunOutcome(
+            status=status,
+            rc=int(runner.rc if runner.rc is not None else -1),
+            hosts=hosts,
+            tasks=tuple(collector.tasks),
+            started=started,
+            finished=finished,
+            error=error,
+        )
+
+
+def _search_path() -> str:
+    """PATH with this interpreter's bin directory first, so the venv's ansible-playbook runs."""
+    here = str(Path(sys.executable).parent)
+    rest = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != here]
+    return os.pathsep.join([here, *rest])
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(line for line in text.strip().splitlines()[-lines:])

@@ -1,0 +1,116 @@
+"""Settings: config file, then environment, then command-line flags (last wins)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from provisioner.errors import InputError
+
+CONTENT_DIR = Path(__file__).resolve().parent.parent
+"""Repository root holding playbooks/, roles/, inventory/, lab/ and ansible.cfg."""
+
+ENV_PREFIX = "PROVISIONER_"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def default_state_dir() -> Path:
+    """$XDG_STATE_HOME/provisioner (~/.local/state/provisioner)."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / "provisioner"
+
+
+def default_config_dir() -> Path:
+    """$XDG_CONFIG_HOME/provisioner (~/.config/provisioner)."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "provisioner"
+
+
+class Settings(BaseModel):
+    """Where things live and how runs behave; validated once at the edge."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    content_dir: Path = CONTENT_DIR
+    inventory_dir: Path = CONTENT_DIR / "inventory"
+    state_dir: Path = Field(default_factory=default_state_dir)
+    config_dir: Path = Field(default_factory=default_config_dir)
+    keep_runs: int = Field(default=20, ge=1)
+    vault_password_file: Path | None = None
+
+    @property
+    def ansible_cfg(self) -> Path:
+        """The project's ansible.cfg, used by every run."""
+        return self.content_dir / "ansible.cfg"
+
+    @property
+    def playbooks_dir(self) -> Path:
+        """Directory of the playbooks the use cases run."""
+        return self.content_dir / "playbooks"
+
+    @property
+    def default_vault_password_file(self) -> Path:
+        """Vault password file used when nothing else names one."""
+        return self.config_dir / "vault-password"
+
+    def comune_dir(self, comune: str) -> Path:
+        """Inventory directory of one comune."""
+        return self.inventory_dir / comune
+
+
+_ENV_KEYS = {
+    "inventory_dir": "INVENTORY_DIR",
+    "state_dir": "STATE_DIR",
+    "keep_runs": "KEEP_RUNS",
+    "vault_password_file": "VAULT_PASSWORD_FILE",
+    "content_dir": "CONTENT_DIR",
+}
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build settings from the config file, the environment and flag overrides.
+
+    Args:
+        config_file: TOML file; defaults to $XDG_CONFIG_HOME/provisioner/config.toml if present.
+        overrides: values from command-line flags; ``None`` values are ignored.
+
+    Raises:
+        InputError: the config file or a value is invalid (the message names it).
+    """
+    values: dict[str, Any] = {}
+    path = config_file or (default_config_dir() / "config.toml")
+    origin = {}
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"{path}: cannot read config: {exc}") from exc
+        origin = dict.fromkeys(values, str(path))
+    elif config_file is not None:
+        raise InputError(f"{config_file}: config file not found")
+    for key, suffix in _ENV_KEYS.items():
+        env_value = os.environ.get(ENV_PREFIX + suffix)
+        if env_value:
+            values[key] = env_value
+            origin[key] = f"environment {ENV_PREFIX}{suffix}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+            origin[key] = f"option --{key.replace('_', '-')}"
+    if "content_dir" in values and "inventory_dir" not in values:
+        values["inventory_dir"] = Path(values["content_dir"]) / "inventory"
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else "?"
+        where = origin.get(key, str(path))
+        raise InputError(f"{where}: {key}: {err['msg']}") from exc

@@ -1,0 +1,1 @@
+"""Use cases: enable, inventory, runs, lab. The core never prints."""

@@ -1,0 +1,46 @@
+"""Inventory use cases: load and validate a comune, resolve a --limit."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.config import Settings
+from provisioner.errors import InputError
+from provisioner.models.inventory import GROUPS, Inventory
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def load(settings: Settings, comune: str) -> Inventory:
+    """Load and validate one comune (raises InventoryError / InputError)."""
+    return YamlDirectorySource(settings.inventory_dir).load(comune)
+
+
+def comunes(settings: Settings) -> list[str]:
+    """Every comune with an inventory directory."""
+    return YamlDirectorySource(settings.inventory_dir).comunes()
+
+
+def check_limit(inventory: Inventory, limit: str | None) -> None:
+    """Refuse a --limit naming hosts or groups the comune does not have.
+
+    Patterns with wildcards, regexes or operators are left to Ansible.
+
+    Raises:
+        InputError: a plain name matches no host or group (closest names suggested).
+    """
+    if not limit:
+        return
+    known = set(inventory.hosts) | set(GROUPS) | {"all"}
+    for token in re.split(r"[,:]", limit):
+        name = token.lstrip("!&")
+        if not name or not _PLAIN_NAME.match(name):
+            continue
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InputError(
+                f"--limit: {name!r} is no host or group of comune {inventory.comune!r}{hint}"
+            )

@@ -1,0 +1,207 @@
+"""The lab comune: a handful of systemd containers on 127.0.0.1 and their inventory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from provisioner.adapters import vault
+from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
+from provisioner.config import Settings
+from provisioner.core.secrets import vault_password
+from provisioner.errors import EnvironmentProblem
+
+IMAGE = "localhost/provisioner-lab:trixie"
+COMUNE = "lab"
+PREFIX = "prov-lab-"
+OFFICE = Network("provisioner-lab-office", "10.89.1.0/24")
+INTERNET = Network("provisioner-lab-internet", "10.89.2.0/24")
+ENV_PORT_BASE = "PROVISIONER_LAB_SSH_PORT_BASE"
+ENV_ADMIN_PASSWORD = "PROVISIONER_LAB_ADMIN_PASSWORD"
+GENERATED = "# Written by `provisioner lab up`; regenerated on every run, do not edit.\n"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One host of the lab comune."""
+
+    name: str
+    group: str
+    port_offset: int
+    networks: dict[str, str]
+    tun: bool = False
+
+
+LAB_HOSTS: tuple[LabHost, ...] = (
+    LabHost("lab-vpn-gw", "vpn_gateways", 1,
+            {OFFICE.name: "10.89.1.10", INTERNET.name: "10.89.2.10"}, tun=True),
+    LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}),
+    LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}),
+    LabHost("laptop-01", "endpoints", 11, {INTERNET.name: "10.89.2.101"}, tun=True),
+    LabHost("laptop-02", "endpoints", 12, {INTERNET.name: "10.89.2.102"}, tun=True),
+)
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """One lab host and its container."""
+
+    host: LabHost
+    container: str
+    port: int
+    state: ContainerState | None
+
+
+class Lab:
+    """Builds, starts, inspects and removes the lab comune."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = settings.state_dir / "lab"
+        self.podman = Podman(settings.content_dir / "lab" / "containers.conf", None)
+        self.port_base = int(os.environ.get(ENV_PORT_BASE, "22400"))
+
+    @property
+    def key_file(self) -> Path:
+        """Private SSH key Ansible uses for the lab."""
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        """Recorded host keys of the lab containers."""
+        return self.dir / "known_hosts"
+
+    @property
+    def inventory_dir(self) -> Path:
+        """Inventory directory of the lab comune."""
+        return self.settings.comune_dir(COMUNE)
+
+    def container(self, host: LabHost) -> str:
+        """Container name of a lab host."""
+        return PREFIX + host.name
+
+    def port(self, host: LabHost) -> int:
+        """Published SSH port of a lab host."""
+        return self.port_base + host.port_offset
+
+    def ensure_image(self) -> bool:
+        """Build the base image if missing; True if it was built."""
+        if self.podman.image_exists(IMAGE):
+            return False
+        self.podman.build_image(IMAGE, self.dir / "build")
+        return True
+
+    def up(self) -> list[LabStatus]:
+        """Build what is missing, start every lab container, write inventory/lab/."""
+        self.ensure_image()
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._ensure_key()
+        for net in (OFFICE, INTERNET):
+            self.podman.ensure_network(net)
+        for host in LAB_HOSTS:
+            name = self.container(host)
+            state = self.podman.state(name)
+            if state is None:
+                spec = ContainerSpec(name, host.name, self.port(host), host.networks, host.tun)
+                self.podman.run(spec, IMAGE)
+            elif state.state != "running":
+                self.podman.start(name)
+        pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
+        known: list[str] = []
+        for host in LAB_HOSTS:
+            name = self.container(host)
+            self.podman.exec(
+                name,
+                ["sh", "-c", "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys"],
+                stdin=pubkey + "\n",
+            )
+            self.podman.wait_for_unit(name, "ssh.service")
+            keys = self.podman.exec(name, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
+            for line in keys.splitlines():
+                kind, blob = line.split()[:2]
+                known.append(f"[127.0.0.1]:{self.port(host)} {kind} {blob}")
+        self.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
+        self._write_inventory(pubkey)
+        return self.status()
+
+    def status(self) -> list[LabStatus]:
+        """State of every lab container."""
+        return [
+            LabStatus(h, self.container(h), self.port(h), self.podman.state(self.container(h)))
+            for h in LAB_HOSTS
+        ]
+
+    def down(self) -> list[str]:
+        """Remove the lab containers and networks (the image stays)."""
+        names = self.podman.labelled()
+        for name in names:
+            self.podman.remove(name)
+        for net in (OFFICE, INTERNET):
+            self.podman.remove_network(net.name)
+        return names
+
+    def stop_host(self, host_name: str) -> None:
+        """Stop one lab container (used to simulate a host lost mid-run)."""
+        self.podman.stop(PREFIX + host_name)
+
+    def _ensure_key(self) -> None:
+        if self.key_file.exists():
+            return
+        proc = subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-lab",
+             "-f", str(self.key_file)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise EnvironmentProblem(f"ssh-keygen failed: {proc.stderr.strip()}")
+
+    def _write_inventory(self, pubkey: str) -> None:
+        groups: dict[str, dict[str, object]] = {}
+        for host in LAB_HOSTS:
+            hosts = groups.setdefault(host.group, {"hosts": {}})["hosts"]
+            assert isinstance(hosts, dict)
+            hosts[host.name] = {"ansible_host": "127.0.0.1", "ansible_port": self.port(host)}
+        hosts_doc = {"all": {"children": groups}}
+        self.inventory_dir.mkdir(parents=True, exist_ok=True)
+        _write(self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False))
+        all_dir = self.inventory_dir / "group_vars" / "all"
+        all_dir.mkdir(parents=True, exist_ok=True)
+        connection = {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.key_file),
+            "ansible_ssh_common_args": (
+                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes"
+            ),
+            "baseline_admin_ssh_keys": [pubkey],
+            "baseline_admin_password": "{{ vault_baseline_admin_password }}",
+        }
+        _write(all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False))
+        self._write_vault(all_dir / "vault.yml")
+
+    def _write_vault(self, path: Path) -> None:
+        password = vault_password(self.settings)
+        if password is None:
+            password = secrets.token_urlsafe(24)
+            target = self.settings.default_vault_password_file
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write(target, password + "\n")
+        if path.exists() and vault.decrypt(path.read_text(encoding="utf-8"), password) is not None:
+            if not os.environ.get(ENV_ADMIN_PASSWORD):
+                return
+        admin = os.environ.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(18)
+        plaintext = yaml.safe_dump({"vault_baseline_admin_password": admin})
+        _write(path, vault.encrypt(plaintext, password))
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a file atomically with mode 0600."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(path)

@@ -1,0 +1,151 @@
+"""The life of one run: validate, lock, record, execute through the chokepoint, rotate."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from provisioner.adapters.history import History, RunDetail, RunRecord, new_run_id
+from provisioner.adapters.runner import EventSink, Executor, LocalRunner
+from provisioner.config import Settings
+from provisioner.core import inventory as inventory_core
+from provisioner.core.secrets import require_vault_password
+from provisioner.errors import ExitCode, InputError, ProvisionerError
+from provisioner.models.inventory import Inventory
+from provisioner.models.run import HostState, PlaybookRequest, RunOutcome, RunStatus
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a use case hands back to the CLI after a run."""
+
+    run_id: str
+    comune: str
+    use_case: str
+    check: bool
+    run_dir: Path
+    outcome: RunOutcome
+    inventory: Inventory
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Documented exit code for this outcome."""
+        outcome = self.outcome
+        if outcome.status == RunStatus.CANCELED:
+            return ExitCode.CANCELLED
+        states = {h.state for h in outcome.hosts}
+        if HostState.FAILED in states:
+            return ExitCode.HOSTS_FAILED
+        if HostState.UNREACHABLE in states:
+            return ExitCode.HOSTS_UNREACHABLE
+        if outcome.status != RunStatus.SUCCESSFUL:
+            return ExitCode.ANSIBLE_ERROR
+        return ExitCode.OK
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready summary, written to ``summary.json`` in the run directory."""
+        return {
+            "run_id": self.run_id,
+            "comune": self.comune,
+            "use_case": self.use_case,
+            "check_mode": self.check,
+            "status": self.outcome.status,
+            "rc": self.outcome.rc,
+            "exit_code": int(self.exit_code),
+            "started": self.outcome.started,
+            "finished": self.outcome.finished,
+            "error": self.outcome.error,
+            "hosts": [{**asdict(h), "state": h.state} for h in self.outcome.hosts],
+            "tasks": [asdict(t) for t in self.outcome.tasks],
+        }
+
+
+def history(settings: Settings) -> History:
+    """The history store of these settings."""
+    return History(settings.state_dir)
+
+
+def executor(settings: Settings) -> Executor:
+    """The executor runs go through (local ansible-runner today)."""
+    return LocalRunner(settings.playbooks_dir, settings.ansible_cfg)
+
+
+def run_playbook(
+    settings: Settings,
+    request: PlaybookRequest,
+    inventory: Inventory,
+    *,
+    on_event: EventSink | None = None,
+    cancel: threading.Event | None = None,
+    runner: Executor | None = None,
+) -> RunReport:
+    """Run one playbook for one comune with history, lock and rotation.
+
+    Everything that can be checked is checked before anything is written to the state dir.
+
+    Raises:
+        InputError: bad limit or missing vault password.
+        BusyError: another run holds the comune's lock.
+    """
+    if not (settings.playbooks_dir / request.playbook).is_file():
+        raise InputError(f"{settings.playbooks_dir / request.playbook}: playbook not found")
+    inventory_core.check_limit(inventory, request.limit)
+    password = require_vault_password(settings, inventory)
+    store = history(settings)
+    with store.lock(request.comune):
+        started = time.time()
+        run_id = new_run_id(started)
+        run_dir = store.start(
+            run_id,
+            use_case=request.use_case,
+            comune=request.comune,
+            host_limit=request.limit,
+            check_mode=request.check,
+            tags=request.tags,
+            started=started,
+        )
+        try:
+            outcome = (runner or executor(settings)).run(
+                request, run_dir, vault_password=password, on_event=on_event, cancel=cancel
+            )
+        except ProvisionerError as exc:
+            store.fail(run_id, RunStatus.ERROR, str(exc))
+            raise
+        except BaseException:
+            store.fail(run_id, RunStatus.INTERRUPTED, "interrupted")
+            raise
+        store.finish(run_id, outcome)
+        report = RunReport(
+            run_id=run_id,
+            comune=request.comune,
+            use_case=request.use_case,
+            check=request.check,
+            run_dir=run_dir,
+            outcome=outcome,
+            inventory=inventory,
+        )
+        (run_dir / "summary.json").write_text(
+            json.dumps(report.summary(), indent=2, default=str), encoding="utf-8"
+        )
+        store.rotate(request.comune, settings.keep_runs)
+    return report
+
+
+def list_runs(settings: Settings, comune: str | None, limit: int) -> list[RunRecord]:
+    """Newest runs first."""
+    return history(settings).list_runs(comune, limit)
+
+
+def show_run(settings: Settings, run_id: str) -> RunDetail:
+    """One run with its hosts and tasks.
+
+    Raises:
+        InputError: no run (or no unique run) has that id.
+    """
+    detail = history(settings).get(run_id)
+    if detail is None:
+        raise InputError(f"run {run_id!r}: no such run (or the prefix is ambiguous); see 'runs list'")
+    return detail

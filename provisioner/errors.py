@@ -1,0 +1,89 @@
+"""One base error for everything the CLI turns into a red line and an exit code."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    ERROR = 1
+    BAD_INPUT = 2
+    HOSTS_FAILED = 3
+    HOSTS_UNREACHABLE = 4
+    BUSY = 5
+    ANSIBLE_ERROR = 6
+    DRIFT = 7
+    ENVIRONMENT = 8
+    CANCELLED = 130
+
+
+class ProvisionerError(Exception):
+    """Base error: carries the exit code the CLI should use."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def lines(self) -> list[str]:
+        """Return the message as one or more lines for the terminal."""
+        return [str(self)]
+
+
+class InputError(ProvisionerError):
+    """Bad input from the user: flags, host names, files."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class InventoryProblem:
+    """One problem found in a comune's inventory, located by file, host and field."""
+
+    __slots__ = ("field", "file", "host", "message")
+
+    def __init__(self, file: str, message: str, *, field: str = "", host: str = "") -> None:
+        self.file = file
+        self.field = field
+        self.host = host
+        self.message = message
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.host:
+            parts.append(f"host {self.host}")
+        if self.field:
+            parts.append(self.field)
+        return ": ".join([*parts, self.message])
+
+    def __repr__(self) -> str:
+        return f"InventoryProblem({self!s})"
+
+
+class InventoryError(InputError):
+    """The inventory of a comune is invalid; every problem names file, host and field."""
+
+    def __init__(self, problems: list[InventoryProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+    def lines(self) -> list[str]:
+        """One line per problem."""
+        return [str(p) for p in self.problems]
+
+
+class BusyError(ProvisionerError):
+    """Another run holds the comune's lock."""
+
+    exit_code = ExitCode.BUSY
+
+
+class AnsibleError(ProvisionerError):
+    """Ansible could not run the playbook at all (syntax error, runner failure)."""
+
+    exit_code = ExitCode.ANSIBLE_ERROR
+
+
+class EnvironmentProblem(ProvisionerError):
+    """The controller lacks something the tool needs (podman, debootstrap, a key)."""
+
+    exit_code = ExitCode.ENVIRONMENT

@@ -1,0 +1,1 @@
+"""Typed models shared by the layers: inventory, runs, results."""

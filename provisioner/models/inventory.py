@@ -1,0 +1,126 @@
+"""A comune's inventory as typed, validated models."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+GROUPS: tuple[str, ...] = ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+"""The groups a comune inventory may use at top level (children of ``all``)."""
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def _check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.match(value) or value.replace(".", "").isdigit():
+            raise ValueError(f"{value!r} is not a valid IP address or DNS name") from None
+    return value
+
+
+def _check_endpoint(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} must be host:port (e.g. vpn.comune.example.it:51820)")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} has an invalid port {port!r} (1-65535)")
+    _check_address(host.strip("[]"))
+    return value
+
+
+def _check_hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a valid host name (letters, digits, '-' and '.')")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
+HostName = Annotated[str, AfterValidator(_check_hostname)]
+Slug = Annotated[str, StringConstraints(pattern=_SLUG)]
+
+
+class ComuneSettings(BaseModel):
+    """Settings of a comune, from ``group_vars/all/`` (keys prefixed ``comune_``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    comune_name: Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+    comune_slug: Slug
+    comune_istat_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] = Field(
+        description="6-digit ISTAT code, quoted in YAML (leading zeros matter)"
+    )
+    comune_province: str = ""
+    comune_vpn_pool: ipaddress.IPv4Network
+    comune_vpn_listen_port: int = Field(default=51820, ge=1, le=65535)
+    comune_vpn_public_endpoint: Endpoint
+    comune_vpn_terminator: HostName
+    comune_office_networks: list[ipaddress.IPv4Network] = Field(min_length=1)
+    comune_meeting_url: Annotated[str, StringConstraints(pattern=r"^https://[^/?#\s]+(/\S*)?$")]
+    comune_dns_servers: list[ipaddress.IPv4Address] = Field(default_factory=list)
+
+    @field_validator("comune_istat_code", mode="before")
+    @classmethod
+    def _istat_is_text(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            raise ValueError("must be a quoted 6-digit string (e.g. '024058'), YAML read a number")
+        return value
+
+
+class Host(BaseModel):
+    """One managed host and the groups it belongs to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: HostName
+    groups: tuple[str, ...]
+    ansible_host: Address | None = None
+    ansible_port: int | None = Field(default=None, ge=1, le=65535)
+    source: str = Field(description="file the host is defined in")
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        """Where Ansible connects (``ansible_host`` or the name)."""
+        return self.ansible_host or self.name
+
+
+class Inventory(BaseModel):
+    """A whole comune: settings plus hosts, cross-checked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    comune: Slug
+    directory: str
+    settings: ComuneSettings
+    hosts: dict[str, Host]
+    vault_files: tuple[str, ...] = ()
+    kind: Literal["comune"] = "comune"
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Inventory:
+        if self.settings.comune_slug != self.comune:
+            raise ValueError(
+                f"comune_slug {self.settings.comune_slug!r} does not match directory {self.comune!r}"
+            )
+        return self
+
+    def group(self, name: str) -> list[Host]:
+        """Hosts in a group, in name order."""
+        return sorted(
+            (h for h in self.hosts.values() if name in h.groups), key=lambda h: h.name
+        )

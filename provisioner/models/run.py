@@ -1,0 +1,125 @@
+"""What a run is asked to do and what came out of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class HostState(StrEnum):
+    """Overall outcome of one host in one run."""
+
+    OK = "ok"
+    CHANGED = "changed"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+
+
+class RunStatus(StrEnum):
+    """ansible-runner's final status (plus ``running`` and ``interrupted`` for history)."""
+
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class PlaybookRequest:
+    """Everything the chokepoint needs to run one playbook; no secrets in here."""
+
+    use_case: str
+    comune: str
+    playbook: str
+    inventory: Path
+    limit: str | None = None
+    check: bool = False
+    diff: bool = False
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    extravars: dict[str, Any] = field(default_factory=dict)
+    forks: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """A task that changed, failed or could not reach its host."""
+
+    host: str
+    task: str
+    role: str
+    action: str
+    outcome: str
+    message: str = ""
+    diff: str = ""
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """Per-host counters from the play recap."""
+
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    @property
+    def state(self) -> HostState:
+        """Worst thing that happened to the host."""
+        if self.unreachable:
+            return HostState.UNREACHABLE
+        if self.failed:
+            return HostState.FAILED
+        if self.changed:
+            return HostState.CHANGED
+        if self.ok:
+            return HostState.OK
+        return HostState.SKIPPED
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Typed result of one playbook run."""
+
+    status: RunStatus
+    rc: int
+    hosts: tuple[HostResult, ...]
+    tasks: tuple[TaskOutcome, ...]
+    started: float
+    finished: float
+    error: str = ""
+
+    @property
+    def changed_tasks(self) -> list[TaskOutcome]:
+        """Tasks that changed (or would change, in check mode)."""
+        return [t for t in self.tasks if t.outcome == "changed"]
+
+    @property
+    def failed_tasks(self) -> list[TaskOutcome]:
+        """Tasks that failed or could not reach their host."""
+        return [t for t in self.tasks if t.outcome in {"failed", "unreachable"}]
+
+    def host(self, name: str) -> HostResult | None:
+        """The result of one host, if it was in the run."""
+        return next((h for h in self.hosts if h.host == name), None)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A small, display-oriented view of one Ansible event."""
+
+    kind: str
+    host: str = ""
+    task: str = ""
+    role: str = ""
+    play: str = ""
