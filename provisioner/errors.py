@@ -83,7 +83,7 @@ class AnsibleError(ProvisionerError):
     exit_code = ExitCode.ANSIBLE_ERROR
 
 
-class EnvironmentProblem(ProvisionerError):
+class ControllerError(ProvisionerError):
     """The controller lacks something the tool needs (podman, debootstrap, a key)."""
 
     exit_code = ExitCode.ENVIRONMENT

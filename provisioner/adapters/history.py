@@ -129,8 +129,8 @@ class History:
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                 raise BusyError(
-                    f"comune {comune!r} is busy: another run is in progress ({holder or 'unknown'}); "
-                    "wait for it to finish and retry"
+                    f"comune {comune!r} is busy: another run is in progress "
+                    f"({holder or 'unknown'}); wait for it to finish and retry"
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}".encode(), 0)
@@ -168,8 +168,15 @@ class History:
                 "INSERT INTO runs (id, use_case, comune, host_limit, check_mode, tags, started,"
                 " status, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    run_id, use_case, comune, host_limit, int(check_mode), ",".join(tags),
-                    started, RunStatus.RUNNING, str(run_dir),
+                    run_id,
+                    use_case,
+                    comune,
+                    host_limit,
+                    int(check_mode),
+                    ",".join(tags),
+                    started,
+                    RunStatus.RUNNING,
+                    str(run_dir),
                 ),
             )
         return run_dir
@@ -184,8 +191,18 @@ class History:
             conn.executemany(
                 "INSERT INTO host_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, h.host, h.state, h.ok, h.changed, h.failed, h.unreachable,
-                     h.skipped, h.rescued, h.ignored)
+                    (
+                        run_id,
+                        h.host,
+                        h.state,
+                        h.ok,
+                        h.changed,
+                        h.failed,
+                        h.unreachable,
+                        h.skipped,
+                        h.rescued,
+                        h.ignored,
+                    )
                     for h in outcome.hosts
                 ],
             )
@@ -210,7 +227,12 @@ class History:
         base = self.state_dir / "runs" / comune
         if not base.is_dir():
             return []
-        dirs = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.name)
+        with self._db() as conn:
+            order = dict(conn.execute("SELECT id, started FROM runs WHERE comune = ?", (comune,)))
+        dirs = sorted(
+            (p for p in base.iterdir() if p.is_dir()),
+            key=lambda p: (float(order.get(p.name, 0.0)), p.name),
+        )
         removed = dirs[:-keep] if keep > 0 else dirs
         for path in removed:
             shutil.rmtree(path, ignore_errors=True)
@@ -232,26 +254,41 @@ class History:
 
     def get(self, run_id: str) -> RunDetail | None:
         """One run by id or unique id prefix."""
-        if not self.db_path.exists():
+        if not self.db_path.exists() or not run_id:
             return None
         with self._db() as conn:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started DESC LIMIT 2",
-                (run_id.replace("%", "") + "%",),
+                "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC LIMIT 2",
+                (len(run_id), run_id),
             ).fetchall()
             if len(rows) != 1:
                 return None
             record = _record(rows[0])
             hosts = [
-                HostResult(host=r[1], ok=r[3], changed=r[4], failed=r[5], unreachable=r[6],
-                           skipped=r[7], rescued=r[8], ignored=r[9])
+                HostResult(
+                    host=r[1],
+                    ok=r[3],
+                    changed=r[4],
+                    failed=r[5],
+                    unreachable=r[6],
+                    skipped=r[7],
+                    rescued=r[8],
+                    ignored=r[9],
+                )
                 for r in conn.execute(
                     "SELECT * FROM host_results WHERE run_id = ? ORDER BY host", (record.id,)
                 )
             ]
             tasks = [
-                TaskOutcome(host=r[2], role=r[3], task=r[4], action=r[5], outcome=r[6],
-                            message=r[7], diff=r[8])
+                TaskOutcome(
+                    host=r[2],
+                    role=r[3],
+                    task=r[4],
+                    action=r[5],
+                    outcome=r[6],
+                    message=r[7],
+                    diff=r[8],
+                )
                 for r in conn.execute(
                     "SELECT * FROM task_results WHERE run_id = ? ORDER BY seq", (record.id,)
                 )
@@ -261,10 +298,16 @@ class History:
 
 def _record(row: tuple[object, ...]) -> RunRecord:
     return RunRecord(
-        id=str(row[0]), use_case=str(row[1]), comune=str(row[2]),
-        host_limit=None if row[3] is None else str(row[3]), check_mode=bool(row[4]),
-        tags=str(row[5]), started=float(row[6]),  # type: ignore[arg-type]
+        id=str(row[0]),
+        use_case=str(row[1]),
+        comune=str(row[2]),
+        host_limit=None if row[3] is None else str(row[3]),
+        check_mode=bool(row[4]),
+        tags=str(row[5]),
+        started=float(row[6]),  # type: ignore[arg-type]
         finished=None if row[7] is None else float(row[7]),  # type: ignore[arg-type]
-        status=str(row[8]), rc=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
-        run_dir=str(row[10]), error=str(row[11]),
+        status=str(row[8]),
+        rc=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
+        run_dir=str(row[10]),
+        error=str(row[11]),
     )

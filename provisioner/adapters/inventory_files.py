@@ -41,7 +41,9 @@ class YamlDirectorySource:
         """Names of the comuni that have an inventory directory."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
 
     def load(self, comune: str) -> Inventory:
         """Load and validate one comune.
@@ -66,6 +68,7 @@ class _Reader:
         self.problems: list[InventoryProblem] = []
         self.hosts: dict[str, dict[str, Any]] = {}
         self.vault_files: list[str] = []
+        self.origin: dict[str, Path] = {}
 
     def rel(self, path: Path) -> str:
         try:
@@ -86,7 +89,7 @@ class _Reader:
             self.vault_files.append(self.rel(path))
             return None
         try:
-            return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+            return yaml.load(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
@@ -141,10 +144,14 @@ class _Reader:
         if root.get("hosts"):
             for name in root["hosts"]:
                 self.problem(
-                    path, f"host must belong to one of the groups {', '.join(GROUPS)}", host=str(name)
+                    path,
+                    f"host must belong to one of the groups {', '.join(GROUPS)}",
+                    host=str(name),
                 )
         if root.get("vars"):
-            self.problem(path, "put comune settings in group_vars/all/, not in all.vars", field="all.vars")
+            self.problem(
+                path, "put comune settings in group_vars/all/, not in all.vars", field="all.vars"
+            )
         children = root.get("children") or {}
         if not isinstance(children, dict):
             self.problem(path, "must be a mapping of groups", field="all.children")
@@ -175,13 +182,14 @@ class _Reader:
         if not isinstance(hosts, dict):
             self.problem(path, "hosts must be a mapping of host names", field=f"{field}.hosts")
             hosts = {}
-        for name, hvars in hosts.items():
-            hvars = hvars or {}
+        for name, raw_vars in hosts.items():
+            hvars = raw_vars or {}
             if not isinstance(hvars, dict):
                 self.problem(path, "host variables must be a mapping", host=str(name))
                 continue
             entry = self.hosts.setdefault(
-                str(name), {"name": str(name), "groups": [], "source": self.rel(path), "variables": {}}
+                str(name),
+                {"name": str(name), "groups": [], "source": self.rel(path), "variables": {}},
             )
             for g in lineage:
                 if g not in entry["groups"]:
@@ -191,7 +199,11 @@ class _Reader:
                     entry[key] = value
                 else:
                     entry["variables"][key] = value
-        for child, child_body in (body.get("children") or {}).items():
+        children = body.get("children") or {}
+        if not isinstance(children, dict):
+            self.problem(path, "children must be a mapping of groups", field=f"{field}.children")
+            children = {}
+        for child, child_body in children.items():
             self.read_group(path, str(child), child_body, (*lineage, str(child)))
 
     def read_group_vars(self) -> tuple[dict[str, Any], list[Path]]:
@@ -232,10 +244,9 @@ class _Reader:
             if name not in self.hosts:
                 self.problem(path, "host_vars for a host that is in no group", host=name)
 
-    def validate_settings(
-        self, data: dict[str, Any], files: list[Path]
-    ) -> ComuneSettings | None:
+    def validate_settings(self, data: dict[str, Any], files: list[Path]) -> ComuneSettings | None:
         origin: dict[str, Path] = data.pop("__origin__", {})
+        self.origin = origin
         fallback = files[0] if files else self.directory / "group_vars" / "all"
         settings_data = {k: v for k, v in data.items() if str(k).startswith("comune_")}
         if not files and not self.vault_files:
@@ -274,24 +285,34 @@ class _Reader:
     def cross_check(
         self, settings: ComuneSettings, hosts: dict[str, Host], files: list[Path]
     ) -> None:
-        where = files[0] if files else self.directory
+        fallback = files[0] if files else self.directory
+
+        def where(key: str) -> Path:
+            return self.origin.get(key, fallback)
+
+        if settings.comune_slug != self.comune:
+            self.problem(
+                where("comune_slug"),
+                f"{settings.comune_slug!r} does not match the directory name {self.comune!r}",
+                field="comune_slug",
+            )
         terminator = hosts.get(settings.comune_vpn_terminator)
         if terminator is None:
             self.problem(
-                where,
+                where("comune_vpn_terminator"),
                 f"{settings.comune_vpn_terminator!r} is not a host of this inventory",
                 field="comune_vpn_terminator",
             )
         elif not {"vpn_gateways", "netgear"} & set(terminator.groups):
             self.problem(
-                where,
+                where("comune_vpn_terminator"),
                 f"{terminator.name!r} must be in group vpn_gateways or netgear",
                 field="comune_vpn_terminator",
             )
         for net in settings.comune_office_networks:
             if net.overlaps(settings.comune_vpn_pool):
                 self.problem(
-                    where,
+                    where("comune_office_networks"),
                     f"office network {net} overlaps the VPN pool {settings.comune_vpn_pool}",
                     field="comune_office_networks",
                 )

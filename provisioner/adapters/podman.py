@@ -12,13 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.errors import EnvironmentProblem
+from provisioner.errors import ControllerError
 
-IMAGE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "sudo", "iproute2")
+IMAGE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "openssh-server",
+    "sudo",
+    "iproute2",
+)
 LABEL = "provisioner.lab"
 # Host keys are generated per container on first start (the image ships none), then checked
 # (`sshd -t`); Debian's own ExecStartPre would fail first without keys.
-_SSH_DROPIN = "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+_SSH_DROPIN = (
+    "[Service]\nExecStartPre=\n"
+    "ExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +69,17 @@ class Podman:
         self.log_file = log_file
 
     def _run(
-        self, args: Sequence[str], *, check: bool = True, stdin: str | None = None, timeout: float = 300
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        stdin: str | None = None,
+        timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
         if shutil.which("podman") is None:
-            raise EnvironmentProblem("podman is not installed (run `make setup` or apt-get install podman)")
+            raise ControllerError(
+                "podman is not installed (run `make setup` or apt-get install podman)"
+            )
         proc = subprocess.run(
             ["podman", *args],
             input=stdin,
@@ -72,8 +90,9 @@ class Podman:
             check=False,
         )
         if check and proc.returncode != 0:
-            raise EnvironmentProblem(
-                f"podman {' '.join(args[:3])} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
+            detail = proc.stderr.strip()[-500:]
+            raise ControllerError(
+                f"podman {' '.join(args[:3])} failed ({proc.returncode}): {detail}"
             )
         return proc
 
@@ -84,18 +103,26 @@ class Podman:
     def build_image(self, image: str, work_dir: Path, suite: str = "trixie") -> None:
         """debootstrap a Debian minbase with systemd + sshd + python3 and import it."""
         if shutil.which("debootstrap") is None:
-            raise EnvironmentProblem("debootstrap is not installed (run `make setup`)")
+            raise ControllerError("debootstrap is not installed (run `make setup`)")
         work_dir.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix="rootfs-", dir=work_dir))
         log = (self.log_file or work_dir / "image-build.log").open("a", encoding="utf-8")
         try:
             proc = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(IMAGE_PACKAGES)}",
-                 suite, str(root)],
-                stdout=log, stderr=subprocess.STDOUT, check=False, timeout=900,
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(IMAGE_PACKAGES)}",
+                    suite,
+                    str(root),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=900,
             )
             if proc.returncode != 0:
-                raise EnvironmentProblem(f"debootstrap failed ({proc.returncode}); see {log.name}")
+                raise ControllerError(f"debootstrap failed ({proc.returncode}); see {log.name}")
             for key in (root / "etc/ssh").glob("ssh_host_*"):
                 key.unlink()
             dropin = root / "etc/systemd/system/ssh.service.d/provisioner-keygen.conf"
@@ -108,11 +135,15 @@ class Podman:
             tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
             imp = subprocess.run(
                 ["podman", "import", "--change", "CMD=/sbin/init", "-", image],
-                stdin=tar.stdout, stdout=log, stderr=subprocess.STDOUT, env=self.env, check=False,
+                stdin=tar.stdout,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                check=False,
             )
             tar.wait()
             if imp.returncode != 0 or tar.returncode != 0:
-                raise EnvironmentProblem(f"podman import of {image} failed; see {log.name}")
+                raise ControllerError(f"podman import of {image} failed; see {log.name}")
         finally:
             log.close()
             shutil.rmtree(root, ignore_errors=True)
@@ -120,8 +151,17 @@ class Podman:
     def ensure_network(self, network: Network) -> None:
         """Create the network if it does not exist."""
         if self._run(["network", "exists", network.name], check=False).returncode != 0:
-            self._run(["network", "create", "--subnet", network.subnet,
-                       "--label", f"{LABEL}=1", network.name])
+            self._run(
+                [
+                    "network",
+                    "create",
+                    "--subnet",
+                    network.subnet,
+                    "--label",
+                    f"{LABEL}=1",
+                    network.name,
+                ]
+            )
 
     def remove_network(self, name: str) -> None:
         """Remove a network if present."""
@@ -141,9 +181,19 @@ class Podman:
 
     def run(self, spec: ContainerSpec, image: str) -> None:
         """Start a systemd container from ``image``."""
-        args = ["run", "-d", "--name", spec.name, "--hostname", spec.hostname,
-                "--systemd=always", "--label", f"{LABEL}=1",
-                "-p", f"127.0.0.1:{spec.ssh_port}:22"]
+        args = [
+            "run",
+            "-d",
+            "--name",
+            spec.name,
+            "--hostname",
+            spec.hostname,
+            "--systemd=always",
+            "--label",
+            f"{LABEL}=1",
+            "-p",
+            f"127.0.0.1:{spec.ssh_port}:22",
+        ]
         for key, value in spec.labels.items():
             args += ["--label", f"{key}={value}"]
         for net, ip in spec.networks.items():
@@ -177,7 +227,7 @@ class Podman:
             if proc.stdout.strip() == "active":
                 return
             if time.monotonic() > deadline:
-                raise EnvironmentProblem(f"{name}: {unit} not active after {timeout:.0f}s")
+                raise ControllerError(f"{name}: {unit} not active after {timeout:.0f}s")
             time.sleep(0.5)
 
     def labelled(self) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 import os
+import re
 import sys
 import threading
 import time
@@ -71,7 +71,7 @@ def render_diff(diff: Any) -> str:
         if isinstance(before, Mapping) or isinstance(after, Mapping):
             before = json.dumps(before, indent=2, sort_keys=True, default=str) + "\n"
             after = json.dumps(after, indent=2, sort_keys=True, default=str) + "\n"
-        before, after = str(before or ""), str(after or "")
+        before, after = _terminated(before), _terminated(after)
         if before == after:
             continue
         lines = difflib.unified_diff(
@@ -82,6 +82,24 @@ def render_diff(diff: Any) -> str:
         )
         chunks.append("".join(lines).rstrip("\n"))
     return "\n".join(c for c in chunks if c)
+
+
+def _terminated(value: Any) -> str:
+    """Text ending in a newline, so unified diff lines never run together."""
+    text = str(value or "")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _diffs(res: Mapping[str, Any]) -> list[Any]:
+    """The diff of a task, including each loop item's (uncensored) diff."""
+    found: list[Any] = []
+    for payload in [res, *(res.get("results") or [])]:
+        if not isinstance(payload, Mapping) or payload.get("censored"):
+            continue
+        diff = payload.get("diff")
+        if diff:
+            found.extend(diff if isinstance(diff, list) else [diff])
+    return found
 
 
 def _message(res: Mapping[str, Any]) -> str:
@@ -129,7 +147,9 @@ class _Collector:
             changed = bool(res.get("changed"))
             if changed:
                 self.record(data, "changed", res)
-            self.emit(ProgressEvent("changed" if changed else "ok", host=host, task=task, role=role))
+            self.emit(
+                ProgressEvent("changed" if changed else "ok", host=host, task=task, role=role)
+            )
         elif name == "runner_on_failed":
             res = data.get("res") or {}
             if not data.get("ignore_errors"):
@@ -160,7 +180,7 @@ class _Collector:
                 action=str(data.get("task_action", "")),
                 outcome=outcome,
                 message="" if outcome == "changed" else _message(res),
-                diff="" if res.get("censored") else render_diff(res.get("diff")),
+                diff=render_diff(_diffs(res)),
             )
         )
 
@@ -181,7 +201,9 @@ def _scrub_artifacts(artifact_dir: Path, secrets: list[str]) -> None:
 class LocalRunner:
     """Executor that runs ansible-playbook on this machine through ansible-runner."""
 
-    def __init__(self, playbooks_dir: Path, ansible_cfg: Path, envvars: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, playbooks_dir: Path, ansible_cfg: Path, envvars: Mapping[str, str] | None = None
+    ) -> None:
         self.playbooks_dir = playbooks_dir
         self.ansible_cfg = ansible_cfg
         self.envvars = dict(envvars or {})
@@ -202,7 +224,7 @@ class LocalRunner:
         if request.forks:
             cmdline.append(f"--forks={request.forks}")
         if vault_password is not None:
-            # The password answers Ansible's prompt through the pty: never on a command line or file.
+            # The password answers Ansible's prompt through the pty: never in argv or a file.
             cmdline.append("--ask-vault-pass")
             passwords[VAULT_PROMPT] = vault_password
         kwargs: dict[str, Any] = {
@@ -211,7 +233,11 @@ class LocalRunner:
             "playbook": request.playbook,
             "inventory": str(request.inventory),
             "ident": "ansible",
-            "envvars": {"ANSIBLE_CONFIG": str(self.ansible_cfg), "PATH": _search_path(), **self.envvars},
+            "envvars": {
+                "ANSIBLE_CONFIG": str(self.ansible_cfg),
+                "PATH": _search_path(),
+                **self.envvars,
+            },
             "suppress_env_files": True,
             "quiet": True,
             "rotate_artifacts": 0,
@@ -255,7 +281,7 @@ class LocalRunner:
                 **self.build_kwargs(request, run_dir, vault_password),
                 event_handler=collector,
                 status_handler=lambda data, runner_config: statuses.append(str(data.get("status"))),
-                cancel_callback=(lambda: cancel.is_set()) if cancel is not None else None,
+                cancel_callback=cancel.is_set if cancel is not None else None,
             )
         except Exception as exc:  # runner raises bare exceptions for config problems
             raise AnsibleError(f"ansible-runner could not start: {exc}") from exc
@@ -263,10 +289,16 @@ class LocalRunner:
             _scrub_artifacts(run_dir / "artifacts" / "ansible", [vault_password or ""])
         finished = time.time()
         hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
-        status = RunStatus(runner.status) if runner.status in RunStatus.__members__.values() else RunStatus.ERROR
+        status = (
+            RunStatus(runner.status)
+            if runner.status in RunStatus.__members__.values()
+            else RunStatus.ERROR
+        )
         error = ""
         if not collector.stats and status != RunStatus.CANCELED:
-            error = "\n".join(collector.errors) or _tail(run_dir / "artifacts" / "ansible" / "stdout")
+            error = "\n".join(collector.errors) or _tail(
+                run_dir / "artifacts" / "ansible" / "stdout"
+            )
         return RunOutcome(
             status=status,
             rc=int(runner.rc if runner.rc is not None else -1),

@@ -26,7 +26,9 @@ app = typer.Typer(
 )
 inventory_app = typer.Typer(help="Validate and show comune inventories.", no_args_is_help=True)
 runs_app = typer.Typer(help="Run history.", no_args_is_help=True)
-lab_app = typer.Typer(help="The built-in lab comune (podman containers on 127.0.0.1).", no_args_is_help=True)
+lab_app = typer.Typer(
+    help="The built-in lab comune (podman containers on 127.0.0.1).", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(runs_app, name="runs")
 app.add_typer(lab_app, name="lab")
@@ -42,6 +44,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ProvisionerError as exc:
             render.error(exc.lines())
             raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            render.error(["interrupted"])
+            raise typer.Exit(int(ExitCode.CANCELLED)) from None
 
     return wrapper
 
@@ -57,13 +62,16 @@ def settings_of(ctx: typer.Context) -> Settings:
 def root(
     ctx: typer.Context,
     state_dir: Annotated[
-        Path | None, typer.Option(help="State directory (history, runs, lab keys). Env: PROVISIONER_STATE_DIR.")
+        Path | None,
+        typer.Option(help="State directory (history, runs, lab keys). Env: PROVISIONER_STATE_DIR."),
     ] = None,
     inventory_dir: Annotated[
-        Path | None, typer.Option(help="Root of comune inventories. Env: PROVISIONER_INVENTORY_DIR.")
+        Path | None,
+        typer.Option(help="Root of comune inventories. Env: PROVISIONER_INVENTORY_DIR."),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Config file (TOML); default ~/.config/provisioner/config.toml.")
+        Path | None,
+        typer.Option(help="Config file (TOML); default ~/.config/provisioner/config.toml."),
     ] = None,
     vault_password_file: Annotated[
         Path | None, typer.Option(help="File holding the Ansible Vault password.")
@@ -73,8 +81,11 @@ def root(
     try:
         ctx.obj = load_settings(
             config,
-            {"state_dir": state_dir, "inventory_dir": inventory_dir,
-             "vault_password_file": vault_password_file},
+            {
+                "state_dir": state_dir,
+                "inventory_dir": inventory_dir,
+                "vault_password_file": vault_password_file,
+            },
         )
     except ProvisionerError as exc:
         render.error(exc.lines())
@@ -108,22 +119,36 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 def enable(
     ctx: typer.Context,
     comune: Annotated[str, typer.Argument(help="Comune slug (directory under inventory/).")],
-    check: Annotated[bool, typer.Option("--check", help="Dry run: show what would change, with diffs.")] = False,
-    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Only these hosts/groups.")] = None,
-    tags: Annotated[list[str] | None, typer.Option("--tags", "-t", help="Only roles/tasks with these tags.")] = None,
-    skip_tags: Annotated[list[str] | None, typer.Option("--skip-tags", help="Skip these tags.")] = None,
-    diff: Annotated[bool | None, typer.Option("--diff/--no-diff", help="Show diffs (default: with --check).")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Dry run: show what would change, with diffs.")
+    ] = False,
+    limit: Annotated[
+        str | None, typer.Option("--limit", "-l", help="Only these hosts/groups.")
+    ] = None,
+    tags: Annotated[
+        list[str] | None, typer.Option("--tags", "-t", help="Only roles/tasks with these tags.")
+    ] = None,
+    skip_tags: Annotated[
+        list[str] | None, typer.Option("--skip-tags", help="Skip these tags.")
+    ] = None,
+    diff: Annotated[
+        bool | None, typer.Option("--diff/--no-diff", help="Show diffs (default: with --check).")
+    ] = None,
 ) -> None:
     """Enable remote work for a comune and print a per-host summary."""
     from provisioner.core import enable as enable_core  # noqa: PLC0415
-    from provisioner.core import inventory as inventory_core  # noqa: PLC0415
 
-    settings = settings_of(ctx)
-    inventory = inventory_core.load(settings, comune)
-    with cancellable() as cancel, render.Progress(f"enable {comune}", sorted(inventory.hosts)) as progress:
+    with cancellable() as cancel, render.Progress(f"enable {comune}") as progress:
         report = enable_core.enable(
-            settings, comune, limit=limit, check=check, diff=diff, tags=_split(tags),
-            skip_tags=_split(skip_tags), on_event=progress, cancel=cancel,
+            settings_of(ctx),
+            comune,
+            limit=limit,
+            check=check,
+            diff=diff,
+            tags=_split(tags),
+            skip_tags=_split(skip_tags),
+            on_event=progress,
+            cancel=cancel,
         )
     render.run_report(report)
     if report.exit_code != ExitCode.OK:

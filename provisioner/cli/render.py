@@ -48,13 +48,10 @@ def when(ts: float | None) -> str:
 class Progress:
     """Live view of a run: current task and one row per host."""
 
-    def __init__(self, title: str, hosts: Iterable[str]) -> None:
+    def __init__(self, title: str) -> None:
         self.title = title
         self.task = "starting"
-        self.hosts: dict[str, dict[str, object]] = {
-            h: {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "last": "", "state": "waiting"}
-            for h in hosts
-        }
+        self.hosts: dict[str, dict[str, object]] = {}
         self.started = time.monotonic()
         self.live: Live | None = None
 
@@ -74,8 +71,11 @@ class Progress:
             self.task = f"{event.role} : {event.task}" if event.role else event.task
             if self.live is None:
                 console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] TASK {self.task}")
-        elif event.host and event.host in self.hosts:
-            row = self.hosts[event.host]
+        elif event.host:
+            row = self.hosts.setdefault(
+                event.host,
+                {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "last": "", "state": ""},
+            )
             if event.kind == "host_start":
                 row["state"] = "running"
                 row["last"] = event.task
@@ -96,8 +96,13 @@ class Progress:
         for host, row in self.hosts.items():
             style = "red" if row["state"] in {"failed", "unreachable"} else ""
             table.add_row(
-                host, str(row["ok"]), str(row["changed"]), str(row["failed"]),
-                str(row["unreachable"]), str(row["last"])[:60], style=style,
+                host,
+                str(row["ok"]),
+                str(row["changed"]),
+                str(row["failed"]),
+                str(row["unreachable"]),
+                str(row["last"])[:60],
+                style=style,
             )
         elapsed = time.monotonic() - self.started
         return Group(Text(f"{self.title}  {elapsed:5.1f}s  {self.task}", style="bold"), table)
@@ -110,17 +115,27 @@ def inventory_table(inv: Inventory) -> Group:
     info.add_column(style="bold")
     info.add_column()
     info.add_row("comune", f"{s.comune_name} ({inv.comune})")
-    info.add_row("ISTAT", s.comune_istat_code + (f"  province {s.comune_province}" if s.comune_province else ""))
+    info.add_row(
+        "ISTAT",
+        s.comune_istat_code + (f"  province {s.comune_province}" if s.comune_province else ""),
+    )
     info.add_row("VPN pool", str(s.comune_vpn_pool))
-    info.add_row("VPN endpoint", f"{s.comune_vpn_public_endpoint} (terminated on {s.comune_vpn_terminator})")
+    info.add_row(
+        "VPN endpoint", f"{s.comune_vpn_public_endpoint} (terminated on {s.comune_vpn_terminator})"
+    )
     info.add_row("office networks", ", ".join(str(n) for n in s.comune_office_networks))
     info.add_row("meeting", s.comune_meeting_url)
     hosts = Table(title=f"{len(inv.hosts)} hosts")
     for col in ("host", "groups", "address", "port", "defined in"):
         hosts.add_column(col)
     for host in sorted(inv.hosts.values(), key=lambda h: (h.groups, h.name)):
-        hosts.add_row(host.name, ", ".join(host.groups), host.address,
-                      str(host.ansible_port or ""), host.source)
+        hosts.add_row(
+            host.name,
+            ", ".join(host.groups),
+            host.address,
+            str(host.ansible_port or ""),
+            host.source,
+        )
     return Group(info, hosts)
 
 
@@ -147,8 +162,14 @@ def run_report(report: RunReport) -> None:
         state = h.state
         label = "would change" if report.check and state == HostState.CHANGED else state.value
         table.add_row(
-            h.host, ", ".join(host.groups) if host else "", Text(label, style=_STATE_STYLE[state]),
-            str(h.ok), str(h.changed), str(h.failed), str(h.unreachable), str(h.skipped),
+            h.host,
+            ", ".join(host.groups) if host else "",
+            Text(label, style=_STATE_STYLE[state]),
+            str(h.ok),
+            str(h.changed),
+            str(h.failed),
+            str(h.unreachable),
+            str(h.skipped),
         )
     console.print(table)
     notable = outcome.changed_tasks + outcome.failed_tasks
@@ -172,8 +193,17 @@ def runs_table(records: list[RunRecord]) -> Table:
         table.add_column(col)
     for r in records:
         duration = "-" if r.duration is None else f"{r.duration:.1f}s"
-        table.add_row(r.id, r.use_case, r.comune, r.host_limit or "", "check" if r.check_mode else "apply",
-                      when(r.started), duration, r.status, "" if r.rc is None else str(r.rc))
+        table.add_row(
+            r.id,
+            r.use_case,
+            r.comune,
+            r.host_limit or "",
+            "check" if r.check_mode else "apply",
+            when(r.started),
+            duration,
+            r.status,
+            "" if r.rc is None else str(r.rc),
+        )
     return table
 
 
@@ -190,8 +220,15 @@ def run_detail(detail: RunDetail) -> None:
     for col in ("host", "state", "ok", "changed", "failed", "unreachable", "skipped"):
         table.add_column(col)
     for h in detail.hosts:
-        table.add_row(h.host, Text(h.state.value, style=_STATE_STYLE[h.state]), str(h.ok),
-                      str(h.changed), str(h.failed), str(h.unreachable), str(h.skipped))
+        table.add_row(
+            h.host,
+            Text(h.state.value, style=_STATE_STYLE[h.state]),
+            str(h.ok),
+            str(h.changed),
+            str(h.failed),
+            str(h.unreachable),
+            str(h.skipped),
+        )
     console.print(table)
     if detail.tasks:
         console.print(_task_lines(detail.tasks, show_diff=True))
@@ -207,6 +244,11 @@ def lab_table(rows: list[LabStatus]) -> Table:
     for row in rows:
         state = row.state.state if row.state else "absent"
         style = "green" if state == "running" else "red"
-        table.add_row(row.host.name, row.host.group, row.container, f"127.0.0.1:{row.port}",
-                      Text(state, style=style))
+        table.add_row(
+            row.host.name,
+            row.host.group,
+            row.container,
+            f"127.0.0.1:{row.port}",
+            Text(state, style=style),
+        )
     return table

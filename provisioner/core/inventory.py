@@ -33,7 +33,8 @@ def check_limit(inventory: Inventory, limit: str | None) -> None:
     """
     if not limit:
         return
-    known = set(inventory.hosts) | set(GROUPS) | {"all"}
+    child_groups = {g for host in inventory.hosts.values() for g in host.groups}
+    known = set(inventory.hosts) | child_groups | set(GROUPS) | {"all", "ungrouped"}
     for token in re.split(r"[,:]", limit):
         name = token.lstrip("!&")
         if not name or not _PLAIN_NAME.match(name):

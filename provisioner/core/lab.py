@@ -14,7 +14,7 @@ from provisioner.adapters import vault
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
-from provisioner.errors import EnvironmentProblem
+from provisioner.errors import ControllerError
 
 IMAGE = "localhost/provisioner-lab:trixie"
 COMUNE = "lab"
@@ -38,8 +38,13 @@ class LabHost:
 
 
 LAB_HOSTS: tuple[LabHost, ...] = (
-    LabHost("lab-vpn-gw", "vpn_gateways", 1,
-            {OFFICE.name: "10.89.1.10", INTERNET.name: "10.89.2.10"}, tun=True),
+    LabHost(
+        "lab-vpn-gw",
+        "vpn_gateways",
+        1,
+        {OFFICE.name: "10.89.1.10", INTERNET.name: "10.89.2.10"},
+        tun=True,
+    ),
     LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}),
     LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}),
     LabHost("laptop-01", "endpoints", 11, {INTERNET.name: "10.89.2.101"}, tun=True),
@@ -153,12 +158,24 @@ class Lab:
         if self.key_file.exists():
             return
         proc = subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-lab",
-             "-f", str(self.key_file)],
-            capture_output=True, text=True, check=False,
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "provisioner-lab",
+                "-f",
+                str(self.key_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
-            raise EnvironmentProblem(f"ssh-keygen failed: {proc.stderr.strip()}")
+            raise ControllerError(f"ssh-keygen failed: {proc.stderr.strip()}")
 
     def _write_inventory(self, pubkey: str) -> None:
         groups: dict[str, dict[str, object]] = {}
@@ -168,7 +185,9 @@ class Lab:
             hosts[host.name] = {"ansible_host": "127.0.0.1", "ansible_port": self.port(host)}
         hosts_doc = {"all": {"children": groups}}
         self.inventory_dir.mkdir(parents=True, exist_ok=True)
-        _write(self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False))
+        _write(
+            self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False)
+        )
         all_dir = self.inventory_dir / "group_vars" / "all"
         all_dir.mkdir(parents=True, exist_ok=True)
         connection = {
@@ -180,7 +199,9 @@ class Lab:
             "baseline_admin_ssh_keys": [pubkey],
             "baseline_admin_password": "{{ vault_baseline_admin_password }}",
         }
-        _write(all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False))
+        _write(
+            all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False)
+        )
         self._write_vault(all_dir / "vault.yml")
 
     def _write_vault(self, path: Path) -> None:
@@ -190,9 +211,14 @@ class Lab:
             target = self.settings.default_vault_password_file
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _write(target, password + "\n")
-        if path.exists() and vault.decrypt(path.read_text(encoding="utf-8"), password) is not None:
-            if not os.environ.get(ENV_ADMIN_PASSWORD):
-                return
+        # Keep the existing vault when it still opens, so the admin password stays stable.
+        keep = (
+            path.exists()
+            and not os.environ.get(ENV_ADMIN_PASSWORD)
+            and vault.decrypt(path.read_text(encoding="utf-8"), password) is not None
+        )
+        if keep:
+            return
         admin = os.environ.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(18)
         plaintext = yaml.safe_dump({"vault_baseline_admin_password": admin})
         _write(path, vault.encrypt(plaintext, password))

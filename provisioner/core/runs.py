@@ -147,5 +147,7 @@ def show_run(settings: Settings, run_id: str) -> RunDetail:
     """
     detail = history(settings).get(run_id)
     if detail is None:
-        raise InputError(f"run {run_id!r}: no such run (or the prefix is ambiguous); see 'runs list'")
+        raise InputError(
+            f"run {run_id!r}: no such run (or the prefix is ambiguous); see 'runs list'"
+        )
     return detail

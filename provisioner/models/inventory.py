@@ -19,7 +19,9 @@ from pydantic import (
 GROUPS: tuple[str, ...] = ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
 """The groups a comune inventory may use at top level (children of ``all``)."""
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
@@ -114,13 +116,10 @@ class Inventory(BaseModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> Inventory:
         if self.settings.comune_slug != self.comune:
-            raise ValueError(
-                f"comune_slug {self.settings.comune_slug!r} does not match directory {self.comune!r}"
-            )
+            slug = self.settings.comune_slug
+            raise ValueError(f"comune_slug {slug!r} does not match directory {self.comune!r}")
         return self
 
     def group(self, name: str) -> list[Host]:
         """Hosts in a group, in name order."""
-        return sorted(
-            (h for h in self.hosts.values() if name in h.groups), key=lambda h: h.name
-        )
+        return sorted((h for h in self.hosts.values() if name in h.groups), key=lambda h: h.name)

@@ -1,0 +1,112 @@
+"""The real lab: podman containers on 127.0.0.1 driven through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = Path(sys.executable).parent / "provisioner"
+
+
+@dataclass
+class LabEnv:
+    """Environment of the integration session: its own state/config dirs and canaries."""
+
+    env: dict[str, str]
+    state_dir: Path
+    config_dir: Path
+    inventory_dir: Path
+    admin_password: str
+
+    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI; output captured as text."""
+        return subprocess.run(
+            [str(CLI), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=ROOT,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """Start the real CLI in the background, stdout line-buffered."""
+        return subprocess.Popen(
+            [str(CLI), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            cwd=ROOT,
+        )
+
+    def podman(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run podman with the project's containers.conf."""
+        return subprocess.run(
+            ["podman", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def summary(self, output: str) -> dict[str, object]:
+        """summary.json of the run whose id the CLI printed."""
+        run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("run "))
+        path = self.state_dir / "runs" / "lab" / run_id / "summary.json"
+        data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+
+def host_states(summary: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Host name → host entry of a summary."""
+    hosts = summary["hosts"]
+    assert isinstance(hosts, list)
+    return {str(h["host"]): h for h in hosts}
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
+    """Bring the lab up once per session with a private state dir and a canary password."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: run `make setup` (the lab tests cannot be skipped)")
+    base = tmp_path_factory.mktemp("lab")
+    # A private copy of the lab inventory: the repository's inventory/lab is left alone.
+    shutil.copytree(
+        ROOT / "inventory" / "lab" / "group_vars",
+        base / "inventory" / "lab" / "group_vars",
+        ignore=shutil.ignore_patterns("lab_connection.yml", "vault.yml"),
+    )
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": str(ROOT / "lab" / "containers.conf"),
+        "PROVISIONER_STATE_DIR": str(base / "state"),
+        "PROVISIONER_INVENTORY_DIR": str(base / "inventory"),
+        "XDG_CONFIG_HOME": str(base / "config"),
+        "PROVISIONER_LAB_ADMIN_PASSWORD": "canary-admin-" + secrets.token_hex(8),
+        "COLUMNS": "200",
+    }
+    env.pop("PROVISIONER_VAULT_PASSWORD", None)
+    lab_env = LabEnv(
+        env,
+        base / "state",
+        base / "config",
+        base / "inventory",
+        env["PROVISIONER_LAB_ADMIN_PASSWORD"],
+    )
+    up = lab_env.run("lab", "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield lab_env

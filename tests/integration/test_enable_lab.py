@@ -1,0 +1,138 @@
+"""`provisioner enable lab` against the real lab: converge, idempotence, check mode, lost hosts."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import LabEnv, host_states
+
+pytestmark = pytest.mark.lab
+
+LAB_HOSTS = {"lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"}
+ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
+
+
+def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
+    result = lab.run("enable", "lab")
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = host_states(lab.summary(result.stdout))
+    assert set(states) == LAB_HOSTS
+    for host, entry in states.items():
+        assert entry["failed"] == 0 and entry["unreachable"] == 0, host
+        assert entry["state"] in {"ok", "changed"}, host
+
+
+def test_second_enable_changes_nothing(lab: LabEnv) -> None:
+    result = lab.run("enable", "lab")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = lab.summary(result.stdout)
+    states = host_states(summary)
+    assert set(states) == LAB_HOSTS
+    assert {h: e["changed"] for h, e in states.items()} == dict.fromkeys(LAB_HOSTS, 0)
+    assert summary["tasks"] == []
+    assert re.search(r"5 hosts, 0 changed", result.stdout)
+
+
+def test_check_reports_exactly_the_host_changed_by_hand(lab: LabEnv) -> None:
+    removed = lab.podman("exec", "prov-lab-laptop-02", "rm", "-f", ADMIN_KEYS)
+    assert removed.returncode == 0, removed.stderr
+
+    result = lab.run("enable", "lab", "--check")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = lab.summary(result.stdout)
+    assert summary["check_mode"] is True
+    changed = {h for h, e in host_states(summary).items() if e["changed"]}
+    assert changed == {"laptop-02"}
+    tasks = summary["tasks"]
+    assert isinstance(tasks, list)
+    assert [(t["host"], t["task"]) for t in tasks] == [
+        ("laptop-02", "Install the admin's SSH public keys")
+    ]
+    assert "ssh-ed25519" in tasks[0]["diff"]
+    # check mode changed nothing on the host
+    still_gone = lab.podman("exec", "prov-lab-laptop-02", "test", "-e", ADMIN_KEYS)
+    assert still_gone.returncode == 1
+
+    fixed = lab.run("enable", "lab", "--limit", "laptop-02")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert set(host_states(lab.summary(fixed.stdout))) == {"laptop-02"}
+    assert lab.podman("exec", "prov-lab-laptop-02", "test", "-s", ADMIN_KEYS).returncode == 0
+
+
+def test_host_lost_mid_run_is_unreachable_and_others_finish(lab: LabEnv) -> None:
+    proc = lab.popen("enable", "lab")
+    assert proc.stdout is not None
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "TASK baseline" in line:
+                # the play has started on every host: pull the plug on one laptop
+                lab.podman("kill", "prov-lab-laptop-01")
+                break
+        output = "".join(seen) + proc.stdout.read()
+        rc = proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    try:
+        assert rc == 4, output
+        states = host_states(lab.summary(output))
+        assert states["laptop-01"]["state"] == "unreachable"
+        for host in LAB_HOSTS - {"laptop-01"}:
+            assert states[host]["state"] == "ok", (host, states[host])
+        assert "unreachable" in output
+    finally:
+        up = lab.run("lab", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+
+
+def test_no_secret_in_state_dir_after_runs(lab: LabEnv) -> None:
+    vault_password = (lab.config_dir / "provisioner" / "vault-password").read_text().strip()
+    canaries = [lab.admin_password, vault_password]
+    hits = subprocess.run(
+        ["grep", "-rlF", *[f"-e{c}" for c in canaries], str(lab.state_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert hits.returncode == 1, f"secrets found in: {hits.stdout}"
+    # the runs really happened and left artifacts to search
+    events = list((lab.state_dir / "runs" / "lab").glob("*/artifacts/ansible/job_events/*.json"))
+    assert len(events) > 20
+
+
+def test_runs_history_lists_the_runs(lab: LabEnv) -> None:
+    listed = lab.run("runs", "list", "--comune", "lab")
+    assert listed.returncode == 0
+    ids = re.findall(r"\d{8}-\d{6}-[0-9a-f]{4}", listed.stdout)
+    assert len(ids) >= 4
+    shown = lab.run("runs", "show", ids[0][:18])
+    assert shown.returncode == 0, shown.stderr
+    assert "laptop-01" in shown.stdout
+
+
+def test_ctrl_c_cancels_the_run_and_records_it(lab: LabEnv) -> None:
+    proc = lab.popen("enable", "lab")
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "TASK baseline" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    output = "".join(seen) + proc.stdout.read()
+    rc = proc.wait(timeout=120)
+    assert rc == 130, output
+    assert "status canceled" in output
+    run_id = re.findall(r"run (\d{8}-\d{6}-[0-9a-f]{4})", output)[-1]
+    shown = lab.run("runs", "show", run_id)
+    assert "status canceled" in shown.stdout
+    # the lock was released: the next run goes through
+    again = lab.run("enable", "lab", "--check")
+    assert again.returncode == 0, again.stdout + again.stderr

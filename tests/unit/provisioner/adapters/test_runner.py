@@ -1,0 +1,647 @@
+"""The chokepoint to Ansible: exact ansible_runner.run arguments, events, secrets, diffs."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner.adapters.runner import (
+    VAULT_PROMPT,
+    LocalRunner,
+    _scrub_artifacts,
+    render_diff,
+)
+from provisioner.errors import AnsibleError, ExitCode
+from provisioner.models.run import (
+    HostResult,
+    PlaybookRequest,
+    ProgressEvent,
+    RunStatus,
+    TaskOutcome,
+)
+from tests.unit.fakes import (
+    FakeAnsibleRunner,
+    event,
+    on_failed,
+    on_ok,
+    on_unreachable,
+    play_start,
+    stats,
+    task_start,
+)
+
+SECRET = "Sgr0-Vault-p4ss!"
+PLAYBOOKS = Path("/opt/provisioner/playbooks")
+ANSIBLE_CFG = Path("/opt/provisioner/ansible.cfg")
+INVENTORY = Path("/srv/inventory/castelnuovo")
+_NO_LOG_TEXT = (
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+)
+
+
+@pytest.fixture(autouse=True)
+def fixed_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A known PATH so the envvars given to runner are exact."""
+    monkeypatch.setenv("PATH", f"/usr/local/bin:{Path(sys.executable).parent}:/usr/bin")
+    return f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin"
+
+
+def _request(**overrides: Any) -> PlaybookRequest:
+    values: dict[str, Any] = {
+        "use_case": "enable",
+        "comune": "castelnuovo",
+        "playbook": "enable_remote_work.yml",
+        "inventory": INVENTORY,
+    }
+    return PlaybookRequest(**{**values, **overrides})
+
+
+def _runner(**envvars: str) -> LocalRunner:
+    return LocalRunner(PLAYBOOKS, ANSIBLE_CFG, envvars or None)
+
+
+# --- build_kwargs ------------------------------------------------------------------------------
+
+
+def test_build_kwargs_minimal_is_exact(tmp_path: Path, fixed_path: str) -> None:
+    kwargs = _runner().build_kwargs(_request(), tmp_path / "run", None)
+
+    assert kwargs == {
+        "private_data_dir": str(tmp_path / "run"),
+        "project_dir": str(PLAYBOOKS),
+        "playbook": "enable_remote_work.yml",
+        "inventory": str(INVENTORY),
+        "ident": "ansible",
+        "envvars": {"ANSIBLE_CONFIG": str(ANSIBLE_CFG), "PATH": fixed_path},
+        "suppress_env_files": True,
+        "quiet": True,
+        "rotate_artifacts": 0,
+    }
+
+
+def test_build_kwargs_check_and_options_are_exact(tmp_path: Path, fixed_path: str) -> None:
+    request = _request(
+        check=True,
+        diff=True,
+        forks=10,
+        limit="vpn_gateways,pc-anagrafe-01",
+        tags=("vpn", "rdp"),
+        skip_tags=("meeting",),
+        extravars={"provisioner_run_id": "20260115-093000-ab12"},
+    )
+
+    kwargs = _runner(ANSIBLE_STDOUT_CALLBACK="default").build_kwargs(request, tmp_path, None)
+
+    assert kwargs == {
+        "private_data_dir": str(tmp_path),
+        "project_dir": str(PLAYBOOKS),
+        "playbook": "enable_remote_work.yml",
+        "inventory": str(INVENTORY),
+        "ident": "ansible",
+        "envvars": {
+            "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+            "PATH": fixed_path,
+            "ANSIBLE_STDOUT_CALLBACK": "default",
+        },
+        "suppress_env_files": True,
+        "quiet": True,
+        "rotate_artifacts": 0,
+        "limit": "vpn_gateways,pc-anagrafe-01",
+        "tags": "vpn,rdp",
+        "skip_tags": "meeting",
+        "extravars": {"provisioner_run_id": "20260115-093000-ab12"},
+        "cmdline": "--check --diff --forks=10",
+    }
+
+
+def test_build_kwargs_check_without_diff(tmp_path: Path) -> None:
+    assert _runner().build_kwargs(_request(check=True), tmp_path, None)["cmdline"] == "--check"
+
+
+def test_vault_password_only_answers_the_prompt(tmp_path: Path) -> None:
+    request = _request(check=True, diff=True, extravars={"x": 1})
+
+    kwargs = _runner().build_kwargs(request, tmp_path, SECRET)
+
+    assert kwargs["cmdline"] == "--check --diff --ask-vault-pass"
+    assert kwargs["passwords"] == {VAULT_PROMPT: SECRET}
+    assert re.search(VAULT_PROMPT, "Vault password: ", re.MULTILINE)
+    assert kwargs["suppress_env_files"] is True
+    assert kwargs["quiet"] is True
+    elsewhere = {k: v for k, v in kwargs.items() if k != "passwords"}
+    assert SECRET not in json.dumps(elsewhere)
+    assert SECRET not in json.dumps(kwargs["envvars"])
+    assert SECRET not in kwargs["cmdline"]
+    assert kwargs["extravars"] == {"x": 1}
+
+
+def test_build_kwargs_does_not_share_the_request_extravars(tmp_path: Path) -> None:
+    request = _request(extravars={"x": 1})
+
+    _runner().build_kwargs(request, tmp_path, None)["extravars"]["x"] = 2
+
+    assert request.extravars == {"x": 1}
+
+
+# --- run ---------------------------------------------------------------------------------------
+
+
+def test_run_passes_exactly_the_built_kwargs(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    runner = _runner()
+    request = _request(check=True, diff=True, limit="vpn_gateways")
+    run_dir = tmp_path / "runs" / "castelnuovo" / "r1"
+
+    runner.run(request, run_dir, vault_password=SECRET)
+
+    kwargs = dict(fake_ansible.kwargs)
+    callbacks = {k: kwargs.pop(k) for k in ("event_handler", "status_handler", "cancel_callback")}
+    assert kwargs == runner.build_kwargs(request, run_dir, SECRET)
+    assert kwargs["private_data_dir"] == str(run_dir)
+    assert kwargs["playbook"] == "enable_remote_work.yml"
+    assert kwargs["inventory"] == str(INVENTORY)
+    assert kwargs["cmdline"] == "--check --diff --ask-vault-pass"
+    assert kwargs["passwords"] == {VAULT_PROMPT: SECRET}
+    assert callable(callbacks["event_handler"])
+    assert callable(callbacks["status_handler"])
+    assert callbacks["cancel_callback"] is None
+    assert run_dir.is_dir()
+
+
+def test_run_cancel_callback_follows_the_event(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    cancel = threading.Event()
+
+    _runner().run(_request(), tmp_path, vault_password=None, cancel=cancel)
+
+    callback = fake_ansible.kwargs["cancel_callback"]
+    assert callback() is False
+    cancel.set()
+    assert callback() is True
+
+
+def test_event_handler_keeps_every_event(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    seen: list[bool] = []
+    fake_ansible.on_call = lambda kw: seen.append(kw["event_handler"](task_start("x")))
+
+    _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert seen == [True]
+
+
+def _realistic_events() -> list[dict[str, Any]]:
+    return [
+        event("playbook_on_start"),
+        play_start("VPN gateways"),
+        task_start("Gathering Facts", action="ansible.builtin.gather_facts"),
+        event("runner_on_start", host="gw-vpn-01", task="Gathering Facts", role=""),
+        on_ok("gw-vpn-01", "Gathering Facts", action="ansible.builtin.gather_facts"),
+        on_unreachable(
+            "laptop-sindaco",
+            "Gathering Facts",
+            "Failed to connect to the host via ssh: ssh: connect to host 10.0.0.5 port 22: "
+            "Connection timed out",
+        ),
+        task_start("Write wg0.conf", role="vpn_gateway"),
+        on_ok(
+            "gw-vpn-01",
+            "Write wg0.conf",
+            "vpn_gateway",
+            changed=True,
+            diff={
+                "before": "[Interface]\nListenPort = 51820\n",
+                "after": "[Interface]\nListenPort = 51821\n",
+                "before_header": "/etc/wireguard/wg0.conf",
+                "after_header": "/etc/wireguard/wg0.conf",
+            },
+        ),
+        on_ok("pc-anagrafe-01", "Write wg0.conf", "vpn_gateway", changed=False),
+        task_start("Enable xrdp", role="rd_gateway", action="ansible.builtin.systemd_service"),
+        on_failed(
+            "gw-rd-01",
+            "Enable xrdp",
+            "Could not find the requested service xrdp: host",
+            "rd_gateway",
+            "ansible.builtin.systemd_service",
+        ),
+        on_failed("pc-anagrafe-01", "Probe", "ignored", "rd_gateway", ignore_errors=True),
+        event("runner_on_skipped", host="pc-tributi-01", task="Enable xrdp", role="rd_gateway"),
+        task_start("Set admin password", role="baseline", action="ansible.builtin.user"),
+        on_failed(
+            "pc-tributi-01",
+            "Set admin password",
+            "",
+            "baseline",
+            "ansible.builtin.user",
+            censored=_NO_LOG_TEXT,
+            diff={"before": "old", "after": SECRET},
+        ),
+        stats(
+            **{
+                "gw-vpn-01": {"ok": 5, "changed": 1},
+                "gw-rd-01": {"ok": 2, "failures": 1},
+                "laptop-sindaco": {"dark": 1},
+                "pc-anagrafe-01": {"ok": 3, "ignored": 1, "rescued": 1},
+                "pc-tributi-01": {"ok": 1, "failures": 1, "skipped": 2},
+            }
+        ),
+        event("playbook_on_stats_done"),
+    ]
+
+
+def test_run_turns_events_into_the_outcome(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    fake_ansible.events = _realistic_events()
+    fake_ansible.status = "failed"
+    fake_ansible.rc = 2
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.status == RunStatus.FAILED
+    assert outcome.rc == 2
+    assert outcome.error == ""
+    assert outcome.started <= outcome.finished
+    assert outcome.hosts == (
+        HostResult("gw-rd-01", ok=2, failed=1),
+        HostResult("gw-vpn-01", ok=5, changed=1),
+        HostResult("laptop-sindaco", unreachable=1),
+        HostResult("pc-anagrafe-01", ok=3, rescued=1, ignored=1),
+        HostResult("pc-tributi-01", ok=1, failed=1, skipped=2),
+    )
+    assert [(t.host, t.task, t.outcome) for t in outcome.tasks] == [
+        ("laptop-sindaco", "Gathering Facts", "unreachable"),
+        ("gw-vpn-01", "Write wg0.conf", "changed"),
+        ("gw-rd-01", "Enable xrdp", "failed"),
+        ("pc-tributi-01", "Set admin password", "failed"),
+    ]
+    unreachable, changed, failed, censored = outcome.tasks
+    assert unreachable.message.startswith("Failed to connect to the host via ssh")
+    assert changed == TaskOutcome(
+        host="gw-vpn-01",
+        task="Write wg0.conf",
+        role="vpn_gateway",
+        action="ansible.builtin.template",
+        outcome="changed",
+        message="",
+        diff="--- /etc/wireguard/wg0.conf\n+++ /etc/wireguard/wg0.conf\n@@ -1,2 +1,2 @@\n"
+        " [Interface]\n-ListenPort = 51820\n+ListenPort = 51821",
+    )
+    assert failed.message == "Could not find the requested service xrdp: host"
+    assert failed.action == "ansible.builtin.systemd_service"
+    assert censored.message == (
+        "the output has been hidden due to the fact that 'no_log: true' was specified"
+    )
+    assert censored.diff == ""
+    assert SECRET not in repr(outcome)
+    assert outcome.changed_tasks == [changed]
+    assert outcome.failed_tasks == [unreachable, failed, censored]
+
+
+def test_run_reports_progress_events(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    fake_ansible.events = _realistic_events()
+    seen: list[ProgressEvent] = []
+
+    _runner().run(_request(), tmp_path, vault_password=None, on_event=seen.append)
+
+    assert seen[:6] == [
+        ProgressEvent("play", play="VPN gateways"),
+        ProgressEvent("task", task="Gathering Facts"),
+        ProgressEvent("host_start", host="gw-vpn-01", task="Gathering Facts"),
+        ProgressEvent("ok", host="gw-vpn-01", task="Gathering Facts"),
+        ProgressEvent("unreachable", host="laptop-sindaco", task="Gathering Facts"),
+        ProgressEvent("task", task="Write wg0.conf", role="vpn_gateway"),
+    ]
+    kinds = [e.kind for e in seen]
+    assert kinds.count("changed") == 1
+    assert kinds.count("failed") == 3  # ignored failures are still shown while running
+    assert kinds.count("skipped") == 1
+    assert kinds[-1] == "stats"
+
+
+@pytest.mark.parametrize(
+    ("status", "rc", "expected_status", "expected_rc"),
+    [
+        ("successful", 0, RunStatus.SUCCESSFUL, 0),
+        ("timeout", 254, RunStatus.TIMEOUT, 254),
+        ("canceled", None, RunStatus.CANCELED, -1),
+        ("something-new", 1, RunStatus.ERROR, 1),
+    ],
+)
+def test_run_status_and_rc(
+    tmp_path: Path,
+    fake_ansible: FakeAnsibleRunner,
+    status: str,
+    rc: int | None,
+    expected_status: RunStatus,
+    expected_rc: int,
+) -> None:
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+    fake_ansible.status = status
+    fake_ansible.rc = rc
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.status == expected_status
+    assert outcome.rc == expected_rc
+
+
+def test_run_without_stats_collects_error_events(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        event("verbose", stdout="ERROR! the role 'vpn_gatway' was not found in /opt/roles"),
+        event("verbose", stdout="just noise"),
+        event("error", stdout="ERROR! Attempting to decrypt but no vault secrets found\n"),
+    ]
+    fake_ansible.status = "failed"
+    fake_ansible.rc = 1
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.hosts == ()
+    assert outcome.error == (
+        "ERROR! the role 'vpn_gatway' was not found in /opt/roles\n"
+        "ERROR! Attempting to decrypt but no vault secrets found"
+    )
+
+
+def test_run_without_stats_falls_back_to_stdout_tail(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    def write_stdout(kwargs: dict[str, Any]) -> None:
+        stdout = Path(kwargs["private_data_dir"]) / "artifacts" / "ansible" / "stdout"
+        stdout.parent.mkdir(parents=True)
+        stdout.write_text("\n".join(f"line {i}" for i in range(1, 9)) + "\n", encoding="utf-8")
+
+    fake_ansible.on_call = write_stdout
+    fake_ansible.status = "failed"
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.error == "line 4\nline 5\nline 6\nline 7\nline 8"
+
+
+def test_cancelled_run_has_no_error(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    fake_ansible.events = [event("error", stdout="ERROR! interrupted")]
+    fake_ansible.status = "canceled"
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.status == RunStatus.CANCELED
+    assert outcome.error == ""
+
+
+def test_runner_that_cannot_start_is_an_ansible_error(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.raises = ValueError("private_data_dir is not writable")
+
+    with pytest.raises(
+        AnsibleError, match="could not start: private_data_dir is not writable"
+    ) as info:
+        _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert info.value.exit_code == ExitCode.ANSIBLE_ERROR
+
+
+def test_run_scrubs_the_secret_from_the_command_record(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.command_env = {
+        "PATH": "/usr/bin",
+        "PROVISIONER_VAULT_PASSWORD": SECRET,
+        "SOME_TOOL_OPTS": f"--user admin --secret={SECRET}",
+    }
+
+    _runner().run(_request(), tmp_path, vault_password=SECRET)
+
+    command = tmp_path / "artifacts" / "ansible" / "command"
+    assert SECRET not in command.read_text(encoding="utf-8")
+    assert json.loads(command.read_text(encoding="utf-8"))["env"]["PATH"] == "/usr/bin"
+
+
+def test_run_scrubs_even_when_runner_fails(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    def write_then_fail(kwargs: dict[str, Any]) -> None:
+        artifacts = Path(kwargs["private_data_dir"]) / "artifacts" / "ansible"
+        artifacts.mkdir(parents=True)
+        (artifacts / "command").write_text(json.dumps({"env": {"X": SECRET}}), encoding="utf-8")
+
+    fake_ansible.on_call = write_then_fail
+    fake_ansible.raises = RuntimeError("boom")
+
+    with pytest.raises(AnsibleError):
+        _runner().run(_request(), tmp_path, vault_password=SECRET)
+
+    assert SECRET not in (tmp_path / "artifacts" / "ansible" / "command").read_text(
+        encoding="utf-8"
+    )
+
+
+# --- _scrub_artifacts --------------------------------------------------------------------------
+
+
+def test_scrub_artifacts_removes_secret_values(tmp_path: Path) -> None:
+    command = tmp_path / "command"
+    command.write_text(
+        json.dumps(
+            {
+                "command": ["ansible-playbook", "--ask-vault-pass", "enable_remote_work.yml"],
+                "cwd": "/opt/provisioner/playbooks",
+                "env": {
+                    "HOME": "/root",
+                    "LANG": "it_IT.UTF-8",
+                    "PROVISIONER_VAULT_PASSWORD": SECRET,
+                    "SSHPASS_HINT": "not the secret",
+                    "GIT_ASKPASS_ARGS": f"prefix {SECRET} suffix",
+                    "API_TOKEN": "tok-123",
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    _scrub_artifacts(tmp_path, [SECRET])
+
+    text = command.read_text(encoding="utf-8")
+    assert SECRET not in text
+    record = json.loads(text)
+    assert record["env"] == {
+        "HOME": "/root",
+        "LANG": "it_IT.UTF-8",
+        "PROVISIONER_VAULT_PASSWORD": "<redacted>",
+        "SSHPASS_HINT": "<redacted>",
+        "GIT_ASKPASS_ARGS": "<redacted>",
+        "API_TOKEN": "<redacted>",
+    }
+    assert record["command"] == ["ansible-playbook", "--ask-vault-pass", "enable_remote_work.yml"]
+
+
+def test_scrub_artifacts_with_empty_secret_keeps_plain_values(tmp_path: Path) -> None:
+    (tmp_path / "command").write_text(json.dumps({"env": {"HOME": "/root"}}), encoding="utf-8")
+
+    _scrub_artifacts(tmp_path, [""])
+
+    assert json.loads((tmp_path / "command").read_text(encoding="utf-8"))["env"] == {
+        "HOME": "/root"
+    }
+
+
+def test_scrub_artifacts_without_command_file(tmp_path: Path) -> None:
+    _scrub_artifacts(tmp_path / "missing", [SECRET])
+
+    assert not (tmp_path / "missing").exists()
+
+
+# --- render_diff -------------------------------------------------------------------------------
+
+
+def test_render_diff_template_strings() -> None:
+    diff = {
+        "before": "[Interface]\nAddress = 10.77.0.1/24\nListenPort = 51820\n",
+        "after": "[Interface]\nAddress = 10.77.0.1/24\nListenPort = 51821\n",
+        "before_header": "/etc/wireguard/wg0.conf",
+        "after_header": "/home/ops/.ansible/tmp/ansible-local-1/wg0.conf.j2",
+    }
+
+    assert render_diff(diff) == (
+        "--- /etc/wireguard/wg0.conf\n"
+        "+++ /home/ops/.ansible/tmp/ansible-local-1/wg0.conf.j2\n"
+        "@@ -1,3 +1,3 @@\n"
+        " [Interface]\n"
+        " Address = 10.77.0.1/24\n"
+        "-ListenPort = 51820\n"
+        "+ListenPort = 51821"
+    )
+
+
+def test_render_diff_lineinfile_list_skips_unchanged_attributes() -> None:
+    diff = [
+        {
+            "before": "PermitRootLogin yes\nPasswordAuthentication yes\n",
+            "after": "PermitRootLogin no\nPasswordAuthentication yes\n",
+            "before_header": "/etc/ssh/sshd_config (content)",
+            "after_header": "/etc/ssh/sshd_config (content)",
+        },
+        {
+            "before_header": "/etc/ssh/sshd_config (file attributes)",
+            "after_header": "/etc/ssh/sshd_config (file attributes)",
+        },
+    ]
+
+    assert render_diff(diff) == (
+        "--- /etc/ssh/sshd_config (content)\n"
+        "+++ /etc/ssh/sshd_config (content)\n"
+        "@@ -1,2 +1,2 @@\n"
+        "-PermitRootLogin yes\n"
+        "+PermitRootLogin no\n"
+        " PasswordAuthentication yes"
+    )
+
+
+def test_render_diff_file_module_dicts() -> None:
+    diff = {
+        "before": {"path": "/etc/wireguard", "state": "absent"},
+        "after": {"mode": "0700", "path": "/etc/wireguard", "state": "directory"},
+    }
+
+    rendered = render_diff(diff)
+
+    assert rendered.startswith("--- before\n+++ after\n@@ ")
+    assert '+  "mode": "0700",' in rendered
+    assert '-  "state": "absent"' in rendered
+    assert '+  "state": "directory"' in rendered
+
+
+def test_render_diff_prepared_text() -> None:
+    prepared = (
+        "The following NEW packages will be installed:\n  wireguard-tools\n"
+        "0 upgraded, 1 newly installed, 0 to remove and 0 not upgraded.\n"
+    )
+
+    assert render_diff({"prepared": prepared}) == prepared.rstrip("\n")
+
+
+def test_render_diff_new_file_and_mixed_list() -> None:
+    diff = [
+        {"before": "", "after": "nameserver 192.168.10.1\n", "after_header": "/etc/resolv.conf"},
+        "not a mapping",
+        {"prepared": "+ user: ops"},
+        {"before": "same\n", "after": "same\n"},
+    ]
+
+    assert render_diff(diff) == (
+        "--- before\n+++ /etc/resolv.conf\n@@ -0,0 +1 @@\n+nameserver 192.168.10.1\n+ user: ops"
+    )
+
+
+@pytest.mark.parametrize("diff", [None, {}, [], {"before": "x", "after": "x"}])
+def test_render_diff_nothing_to_show(diff: Any) -> None:
+    assert render_diff(diff) == ""
+
+
+def test_render_diff_without_trailing_newline() -> None:
+    rendered = render_diff({"before": "hostname: old-pc", "after": "hostname: pc-anagrafe-01"})
+
+    assert "-hostname: old-pc\n+hostname: pc-anagrafe-01" in rendered
+
+
+def test_looped_task_diff_is_kept(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+    item_diff = {
+        "before": "a\n",
+        "after": "b\n",
+        "before_header": "/etc/a",
+        "after_header": "/etc/a",
+    }
+    fake_ansible.events = [
+        on_ok(
+            "gw-vpn-01",
+            "Write peers",
+            "vpn_gateway",
+            changed=True,
+            results=[{"item": "peer1", "changed": True, "diff": item_diff}],
+            msg="All items completed",
+        ),
+        stats(**{"gw-vpn-01": {"ok": 1, "changed": 1}}),
+    ]
+
+    outcome = _runner().run(_request(check=True, diff=True), tmp_path, vault_password=None)
+
+    assert "-a\n+b" in outcome.tasks[0].diff
+
+
+def test_failed_loop_message_comes_from_the_failed_item(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        on_failed(
+            "pc-anagrafe-01",
+            "Install packages",
+            "",
+            "office_desktop",
+            results=[
+                {"item": "remmina", "failed": False},
+                {"item": "zoom", "failed": True, "msg": "No package matching 'zoom' is available"},
+            ],
+        ),
+        on_failed(
+            "pc-tributi-01",
+            "Run script",
+            "",
+            stderr="/bin/sh: 1: enroll: not found\nsecond line",
+        ),
+        stats(**{"pc-anagrafe-01": {"failures": 1}, "pc-tributi-01": {"failures": 1}}),
+    ]
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert [t.message for t in outcome.tasks] == [
+        "No package matching 'zoom' is available",
+        "/bin/sh: 1: enroll: not found",
+    ]

@@ -1,0 +1,62 @@
+"""Use case enable: the request it builds and what it validates first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from provisioner.config import Settings
+from provisioner.core.enable import PLAYBOOK, enable
+from provisioner.errors import InventoryError
+from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, stats
+
+
+def test_check_mode_shows_diffs_by_default(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+
+    report = enable(settings, SLUG, check=True, tags=("vpn",), skip_tags=("meeting",))
+
+    kwargs = fake_ansible.kwargs
+    assert kwargs["playbook"] == PLAYBOOK == "enable_remote_work.yml"
+    assert kwargs["project_dir"] == str(settings.playbooks_dir)
+    assert kwargs["inventory"] == str(comune.dir)
+    assert kwargs["cmdline"] == "--check --diff"
+    assert kwargs["tags"] == "vpn"
+    assert kwargs["skip_tags"] == "meeting"
+    assert report.check is True
+    assert report.use_case == "enable"
+    assert report.inventory.comune == SLUG
+
+
+@pytest.mark.parametrize(
+    ("check", "diff", "cmdline"),
+    [(False, None, None), (False, True, "--diff"), (True, False, "--check")],
+)
+def test_diff_flag(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    check: bool,
+    diff: bool | None,
+    cmdline: str | None,
+) -> None:
+    enable(settings, SLUG, check=check, diff=diff)
+
+    assert fake_ansible.kwargs.get("cmdline") == cmdline
+
+
+def test_broken_inventory_writes_nothing(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+) -> None:
+    make_comune(settings={"comune_meeting_url": "http://meet.example.it"})
+
+    with pytest.raises(InventoryError):
+        enable(settings, SLUG)
+
+    assert not settings.state_dir.exists()
+    assert fake_ansible.calls == []

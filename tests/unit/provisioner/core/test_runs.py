@@ -1,0 +1,246 @@
+"""The life of one run: validate, lock, record, execute, rotate; and the exit code it maps to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioner.adapters.history import History
+from provisioner.adapters.runner import VAULT_PROMPT
+from provisioner.config import Settings
+from provisioner.core import runs
+from provisioner.core.inventory import load
+from provisioner.errors import AnsibleError, BusyError, ExitCode, InputError
+from provisioner.models.inventory import Inventory
+from provisioner.models.run import HostResult, PlaybookRequest, RunOutcome, RunStatus
+from tests.unit.fakes import (
+    SLUG,
+    VAULT_DOCUMENT,
+    ComuneFiles,
+    FakeAnsibleRunner,
+    on_failed,
+    on_ok,
+    stats,
+    task_start,
+)
+
+SECRET = "Sgr0-Vault-p4ss!"
+
+
+def _request(**overrides: object) -> PlaybookRequest:
+    values: dict[str, object] = {
+        "use_case": "enable",
+        "comune": SLUG,
+        "playbook": "enable_remote_work.yml",
+        "inventory": Path("/unused"),
+    }
+    return PlaybookRequest(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def inventory(settings: Settings, comune: ComuneFiles) -> Inventory:
+    return load(settings, comune.slug)
+
+
+def _report(*hosts: HostResult, status: RunStatus, inventory: Inventory) -> runs.RunReport:
+    outcome = RunOutcome(status=status, rc=0, hosts=hosts, tasks=(), started=0.0, finished=1.0)
+    return runs.RunReport("r", SLUG, "enable", False, Path("/r"), outcome, inventory)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "status", "code"),
+    [
+        (
+            (HostResult("a", ok=3), HostResult("b", ok=1, changed=1)),
+            RunStatus.SUCCESSFUL,
+            ExitCode.OK,
+        ),
+        (
+            (HostResult("a", ok=3), HostResult("b", failed=1)),
+            RunStatus.FAILED,
+            ExitCode.HOSTS_FAILED,
+        ),
+        (
+            (HostResult("a", unreachable=1), HostResult("b", failed=1)),
+            RunStatus.FAILED,
+            ExitCode.HOSTS_FAILED,
+        ),
+        (
+            (HostResult("a", ok=3), HostResult("b", unreachable=1)),
+            RunStatus.FAILED,
+            ExitCode.HOSTS_UNREACHABLE,
+        ),
+        ((HostResult("a", failed=1),), RunStatus.CANCELED, ExitCode.CANCELLED),
+        ((), RunStatus.FAILED, ExitCode.ANSIBLE_ERROR),
+        ((HostResult("a", ok=1),), RunStatus.TIMEOUT, ExitCode.ANSIBLE_ERROR),
+        ((HostResult("a", ok=1, ignored=1),), RunStatus.SUCCESSFUL, ExitCode.OK),
+    ],
+)
+def test_exit_code(
+    inventory: Inventory, hosts: tuple[HostResult, ...], status: RunStatus, code: ExitCode
+) -> None:
+    assert _report(*hosts, status=status, inventory=inventory).exit_code == code
+
+
+def test_run_playbook_records_summarises_and_returns(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        task_start("Write wg0.conf", "vpn_gateway"),
+        on_ok("gw-vpn-01", "Write wg0.conf", "vpn_gateway", changed=True),
+        on_failed(
+            "gw-rd-01", "Enable xrdp", "Could not find the requested service xrdp", "rd_gateway"
+        ),
+        stats(**{"gw-vpn-01": {"ok": 4, "changed": 1}, "gw-rd-01": {"ok": 1, "failures": 1}}),
+    ]
+    fake_ansible.status, fake_ansible.rc = "failed", 2
+
+    report = runs.run_playbook(settings, _request(limit="gw-vpn-01,gw-rd-01"), inventory)
+
+    assert report.exit_code == ExitCode.HOSTS_FAILED
+    assert report.run_dir == settings.state_dir / "runs" / SLUG / report.run_id
+    assert fake_ansible.kwargs["private_data_dir"] == str(report.run_dir)
+    assert fake_ansible.kwargs["limit"] == "gw-vpn-01,gw-rd-01"
+    assert "passwords" not in fake_ansible.kwargs
+    summary = json.loads((report.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["run_id"] == report.run_id
+    assert summary["status"] == "failed"
+    assert summary["exit_code"] == 3
+    assert summary["check_mode"] is False
+    assert {h["host"]: h["state"] for h in summary["hosts"]} == {
+        "gw-rd-01": "failed",
+        "gw-vpn-01": "changed",
+    }
+    assert [t["outcome"] for t in summary["tasks"]] == ["changed", "failed"]
+    detail = runs.show_run(settings, report.run_id[:17])
+    assert detail.run.status == "failed"
+    assert detail.run.rc == 2
+    assert detail.run.host_limit == "gw-vpn-01,gw-rd-01"
+    assert [h.host for h in detail.hosts] == ["gw-rd-01", "gw-vpn-01"]
+    assert [r.id for r in runs.list_runs(settings, SLUG, 10)] == [report.run_id]
+
+
+def test_run_playbook_rotates_run_dirs(
+    tmp_path: Path, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    settings = Settings(
+        inventory_dir=tmp_path / "inventory",
+        state_dir=tmp_path / "state",
+        config_dir=tmp_path / "config",
+        keep_runs=2,
+    )
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+
+    for _ in range(3):
+        runs.run_playbook(settings, _request(), inventory)
+
+    assert len(list((settings.state_dir / "runs" / SLUG).iterdir())) == 2
+    assert len(runs.list_runs(settings, SLUG, 10)) == 3
+    assert len(fake_ansible.calls) == 3
+
+
+def test_busy_comune_refuses_before_running(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    with History(settings.state_dir).lock(SLUG), pytest.raises(BusyError, match="is busy"):
+        runs.run_playbook(settings, _request(), inventory)
+
+    assert fake_ansible.calls == []
+    assert runs.list_runs(settings, None, 10) == []
+
+
+def test_bad_limit_writes_nothing(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    with pytest.raises(InputError, match="did you mean gw-vpn-01"):
+        runs.run_playbook(settings, _request(limit="gw-vpn-1"), inventory)
+
+    assert not settings.state_dir.exists()
+    assert fake_ansible.calls == []
+
+
+def test_missing_playbook_writes_nothing(
+    tmp_path: Path, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    settings = Settings(content_dir=tmp_path / "content", state_dir=tmp_path / "state")
+
+    with pytest.raises(InputError, match=r"enable_remote_work\.yml: playbook not found"):
+        runs.run_playbook(settings, _request(), inventory)
+
+    assert not settings.state_dir.exists()
+    assert fake_ansible.calls == []
+
+
+def test_vault_files_without_password_write_nothing(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    (comune.settings_file.parent / "vault.yml").write_text(VAULT_DOCUMENT, encoding="utf-8")
+    inventory = load(settings, SLUG)
+
+    with pytest.raises(InputError) as info:
+        runs.run_playbook(settings, _request(), inventory)
+
+    assert str(info.value).startswith(
+        f"inventory/{SLUG}/group_vars/all/vault.yml: is vault-encrypted but no vault password"
+    )
+    assert not settings.state_dir.exists()
+    assert fake_ansible.calls == []
+
+
+def test_vault_password_from_environment_reaches_the_prompt_only(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (comune.settings_file.parent / "vault.yml").write_text(VAULT_DOCUMENT, encoding="utf-8")
+    monkeypatch.setenv("PROVISIONER_VAULT_PASSWORD", SECRET)
+
+    report = runs.run_playbook(settings, _request(), load(settings, SLUG))
+
+    kwargs = fake_ansible.kwargs
+    assert kwargs["passwords"] == {VAULT_PROMPT: SECRET}
+    assert kwargs["cmdline"] == "--ask-vault-pass"
+    assert SECRET not in (report.run_dir / "summary.json").read_text(encoding="utf-8")
+
+
+def test_runner_failure_closes_the_run_as_error(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.raises = RuntimeError("The private_data_dir is not writable")
+
+    with pytest.raises(AnsibleError):
+        runs.run_playbook(settings, _request(), inventory)
+
+    [record] = runs.list_runs(settings, SLUG, 10)
+    assert record.status == "error"
+    assert record.error == "ansible-runner could not start: The private_data_dir is not writable"
+    with History(settings.state_dir).lock(SLUG):  # the lock was released
+        pass
+
+
+def test_interrupt_closes_the_run_as_interrupted(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.raises = KeyboardInterrupt()
+
+    with pytest.raises(KeyboardInterrupt):
+        runs.run_playbook(settings, _request(), inventory)
+
+    [record] = runs.list_runs(settings, SLUG, 10)
+    assert record.status == "interrupted"
+    assert record.error == "interrupted"
+
+
+def test_show_run_unknown_id(settings: Settings) -> None:
+    with pytest.raises(InputError, match="no such run"):
+        runs.show_run(settings, "20990101")
+
+
+def test_executor_uses_the_settings_paths(settings: Settings) -> None:
+    executor = runs.executor(settings)
+
+    assert executor.playbooks_dir == settings.playbooks_dir  # type: ignore[attr-defined]
+    assert executor.ansible_cfg == settings.ansible_cfg  # type: ignore[attr-defined]

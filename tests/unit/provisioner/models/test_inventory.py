@@ -1,0 +1,194 @@
+"""The typed inventory: field validators and cross-checks of the models themselves."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
+from tests.unit.fakes import SETTINGS, SLUG
+
+
+def _settings(**overrides: Any) -> ComuneSettings:
+    return ComuneSettings(**{**SETTINGS, **overrides})
+
+
+def _error_fields(exc: ValidationError) -> list[str]:
+    return [str(e["loc"][0]) for e in exc.errors()]
+
+
+def test_groups_are_the_documented_five() -> None:
+    assert GROUPS == ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+
+
+def test_valid_settings_are_typed() -> None:
+    s = _settings()
+
+    assert s.comune_istat_code == "024058"
+    assert s.comune_vpn_pool == ipaddress.IPv4Network("10.77.0.0/24")
+    assert s.comune_office_networks == [ipaddress.IPv4Network("192.168.10.0/24")]
+    assert s.comune_dns_servers == [ipaddress.IPv4Address("192.168.10.1")]
+    assert s.comune_vpn_listen_port == 51820
+
+
+def test_settings_defaults() -> None:
+    minimal = {
+        k: v
+        for k, v in SETTINGS.items()
+        if k not in {"comune_province", "comune_vpn_listen_port", "comune_dns_servers"}
+    }
+
+    s = ComuneSettings(**minimal)
+
+    assert s.comune_province == ""
+    assert s.comune_vpn_listen_port == 51820
+    assert s.comune_dns_servers == []
+
+
+def test_comune_name_is_stripped_and_required() -> None:
+    assert _settings(comune_name="  Comune di Castelnuovo ").comune_name == "Comune di Castelnuovo"
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_name="   ")
+    assert _error_fields(info.value) == ["comune_name"]
+
+
+@pytest.mark.parametrize("value", [24058, 999001])
+def test_istat_code_as_number_is_refused_with_a_hint(value: int) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_istat_code=value)
+
+    assert _error_fields(info.value) == ["comune_istat_code"]
+    assert "quoted 6-digit string" in info.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize("value", ["24058", "0240580", "02405a"])
+def test_istat_code_must_be_six_digits(value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_istat_code=value)
+
+    assert _error_fields(info.value) == ["comune_istat_code"]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["vpn.castelnuovo.example.it:51820", "203.0.113.10:1", "[2001:db8::1]:65535", "gw:443"],
+)
+def test_valid_vpn_endpoints(endpoint: str) -> None:
+    assert _settings(comune_vpn_public_endpoint=endpoint).comune_vpn_public_endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "needle"),
+    [
+        ("vpn.example.it", "must be host:port"),
+        (":51820", "must be host:port"),
+        ("vpn.example.it:70000", "invalid port '70000'"),
+        ("vpn.example.it:0", "invalid port '0'"),
+        ("vpn.example.it:http", "invalid port 'http'"),
+        ("10.0.0.300:51820", "not a valid IP address or DNS name"),
+    ],
+)
+def test_invalid_vpn_endpoints(endpoint: str, needle: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_vpn_public_endpoint=endpoint)
+
+    assert _error_fields(info.value) == ["comune_vpn_public_endpoint"]
+    assert needle in info.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://meet.castelnuovo.example.it",
+        "meet.castelnuovo.example.it",
+        "https://",
+        "https://meet example.it",
+    ],
+)
+def test_meeting_url_must_be_https(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_meeting_url=url)
+
+    assert _error_fields(info.value) == ["comune_meeting_url"]
+
+
+def test_unknown_comune_key_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_vpn_poool="10.0.0.0/24")
+
+    assert info.value.errors()[0]["type"] == "extra_forbidden"
+    assert _error_fields(info.value) == ["comune_vpn_poool"]
+
+
+def test_office_networks_need_at_least_one() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_office_networks=[])
+
+    assert _error_fields(info.value) == ["comune_office_networks"]
+
+
+def test_network_with_host_bits_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_vpn_pool="10.77.0.1/24")
+
+    assert _error_fields(info.value) == ["comune_vpn_pool"]
+
+
+@pytest.mark.parametrize("address", ["192.168.10.21", "2001:db8::21", "pc-01.example.it", "pc-01"])
+def test_host_addresses(address: str) -> None:
+    host = Host(name="pc-01", groups=("office_desktops",), ansible_host=address, source="h.yml")
+
+    assert host.address == address
+
+
+@pytest.mark.parametrize("address", ["10.0.0.300", "10.0.0", "-pc", "pc_01", "a b"])
+def test_invalid_host_addresses(address: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Host(name="pc-01", groups=("office_desktops",), ansible_host=address, source="h.yml")
+
+    assert _error_fields(info.value) == ["ansible_host"]
+
+
+def test_host_address_falls_back_to_name_and_port_range() -> None:
+    host = Host(name="pc-01", groups=("office_desktops",), source="h.yml")
+    assert host.address == "pc-01"
+
+    with pytest.raises(ValidationError) as info:
+        Host(name="pc-01", groups=(), ansible_port=70000, source="h.yml")
+    assert _error_fields(info.value) == ["ansible_port"]
+
+
+def test_host_name_must_be_a_host_name() -> None:
+    with pytest.raises(ValidationError) as info:
+        Host(name="pc_anagrafe", groups=(), source="h.yml")
+
+    assert _error_fields(info.value) == ["name"]
+
+
+def _host(name: str, *groups: str) -> Host:
+    return Host(name=name, groups=groups, source="inventory/castelnuovo/hosts.yml")
+
+
+def test_inventory_groups_hosts_in_name_order() -> None:
+    inv = Inventory(
+        comune=SLUG,
+        directory="/x",
+        settings=_settings(),
+        hosts={
+            "pc-b": _host("pc-b", "office_desktops"),
+            "pc-a": _host("pc-a", "office_desktops"),
+            "gw-vpn-01": _host("gw-vpn-01", "vpn_gateways"),
+        },
+    )
+
+    assert [h.name for h in inv.group("office_desktops")] == ["pc-a", "pc-b"]
+    assert [h.name for h in inv.group("vpn_gateways")] == ["gw-vpn-01"]
+    assert inv.group("netgear") == []
+
+
+def test_inventory_refuses_slug_not_matching_directory() -> None:
+    with pytest.raises(ValidationError, match="comune_slug 'castelnuovo' does not match directory"):
+        Inventory(comune="montebello", directory="/x", settings=_settings(), hosts={})
