@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from provisioner.errors import InputError, InventoryError, InventoryProblem
 from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-_HOST_FIELDS = {"ansible_host", "ansible_port"}
+_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"}
 _INVENTORY_SUFFIXES = (".yml", ".yaml")
 
 
@@ -29,6 +30,9 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("!vault", lambda loader, node: VaultValue(loader.construct_scalar(node)))  # type: ignore[arg-type]
 _Loader.add_constructor("!unsafe", lambda loader, node: str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlDirectorySource:
@@ -59,6 +63,34 @@ class YamlDirectorySource:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise InputError(f"{directory}: no inventory for comune {comune!r}{hint}")
         return _Reader(directory, comune).read()
+
+    def vpn_pools(self, exclude: str) -> dict[str, ipaddress.IPv4Network]:
+        """VPN pool of every other comune, reading only their ``group_vars/all`` files."""
+        pools: dict[str, ipaddress.IPv4Network] = {}
+        for name in self.comunes():
+            if name == exclude:
+                continue
+            for path in sorted((self.root / name / "group_vars" / "all").glob("*.y*ml")):
+                try:
+                    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_FAST_LOADER)
+                    pools[name] = ipaddress.IPv4Network(data["comune_vpn_pool"])
+                except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+                    continue
+                break
+        return pools
+
+    def set_host_vars(self, comune: str, host: str, values: dict[str, Any], note: str) -> Path:
+        """Merge ``values`` into ``host_vars/<host>.yml`` (atomic rename); return the file."""
+        path = self.root / comune / "host_vars" / f"{host}.yml"
+        data: dict[str, Any] = {}
+        if path.exists():
+            data = dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        data.update(values)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(f"# {note}\n" + yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+        return path
 
 
 class _Reader:
@@ -123,6 +155,7 @@ class _Reader:
                 settings=settings,
                 hosts=hosts,
                 vault_files=tuple(self.vault_files),
+                origins={k: self.rel(v) for k, v in self.origin.items()},
             )
         except ValidationError as exc:
             first = settings_files[0] if settings_files else self.directory
@@ -243,6 +276,28 @@ class _Reader:
             name = path.stem if path.is_file() else path.name
             if name not in self.hosts:
                 self.problem(path, "host_vars for a host that is in no group", host=name)
+                continue
+            files = (
+                [path]
+                if path.is_file()
+                else sorted(p for p in path.iterdir() if p.suffix in _INVENTORY_SUFFIXES)
+            )
+            for file in files:
+                if file.suffix not in _INVENTORY_SUFFIXES:
+                    continue
+                data = self.parse(file)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    self.problem(file, "host variables must be a mapping", host=name)
+                    continue
+                entry = self.hosts[name]
+                for key, value in data.items():
+                    if key in _HOST_FIELDS:
+                        entry[key] = value
+                        entry.setdefault("origin", {})[key] = self.rel(file)
+                    else:
+                        entry["variables"][key] = value
 
     def validate_settings(self, data: dict[str, Any], files: list[Path]) -> ComuneSettings | None:
         origin: dict[str, Path] = data.pop("__origin__", {})
@@ -269,12 +324,13 @@ class _Reader:
     def validate_hosts(self) -> dict[str, Host]:
         hosts: dict[str, Host] = {}
         for name, entry in self.hosts.items():
-            path = self.directory / Path(entry["source"]).name
+            origin: dict[str, str] = entry.pop("origin", {})
             try:
-                hosts[name] = Host(**{**entry, "groups": tuple(entry["groups"])})
+                hosts[name] = Host(**{**entry, "groups": tuple(entry["groups"]), "origins": origin})
             except ValidationError as exc:
                 for err in exc.errors():
                     key = str(err["loc"][0]) if err["loc"] else ""
+                    path = self.directory.parent.parent / origin.get(key, entry["source"])
                     value = f" (got {err['input']!r})" if "input" in err else ""
                     message = err["msg"].removeprefix("Value error, ")
                     if key == "name":

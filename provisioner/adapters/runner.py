@@ -18,6 +18,7 @@ from provisioner.models.run import (
     HostResult,
     PlaybookRequest,
     ProgressEvent,
+    ReadinessCheck,
     RunOutcome,
     RunStatus,
     TaskOutcome,
@@ -38,6 +39,8 @@ _STAT_KEYS = {
     "rescued": "rescued",
     "ignored": "ignored",
 }
+READINESS_PREFIX = "Readiness: "
+"""Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
 _NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
 
 
@@ -125,6 +128,7 @@ class _Collector:
         self.tasks: list[TaskOutcome] = []
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
+        self.readiness: list[ReadinessCheck] = []
 
     def emit(self, event: ProgressEvent) -> None:
         if self.on_event is not None:
@@ -142,6 +146,14 @@ class _Collector:
             self.emit(ProgressEvent("task", task=task, role=role))
         elif name == "runner_on_start":
             self.emit(ProgressEvent("host_start", host=host, task=task, role=role))
+        elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(READINESS_PREFIX):
+            res = data.get("res") or {}
+            ok = name == "runner_on_ok"
+            check = task.removeprefix(READINESS_PREFIX).strip()
+            self.readiness.append(ReadinessCheck(host, check, ok, "" if ok else _message(res)))
+            if not ok:
+                self.record(data, "failed", res)
+            self.emit(ProgressEvent("ok" if ok else "failed", host=host, task=task, role=role))
         elif name == "runner_on_ok":
             res = data.get("res") or {}
             changed = bool(res.get("changed"))
@@ -307,6 +319,7 @@ class LocalRunner:
             started=started,
             finished=finished,
             error=error,
+            readiness=tuple(collector.readiness),
         )
 
 

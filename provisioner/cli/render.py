@@ -15,7 +15,7 @@ from provisioner.adapters.history import RunDetail, RunRecord
 from provisioner.core.lab import LabStatus
 from provisioner.core.runs import RunReport
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import HostState, ProgressEvent, TaskOutcome
+from provisioner.models.run import HostState, ProgressEvent, ReadinessCheck, TaskOutcome
 
 console = Console()
 err_console = Console(stderr=True)
@@ -150,12 +150,19 @@ def _task_lines(tasks: list[TaskOutcome], show_diff: bool) -> Table:
     return table
 
 
+def _readiness(checks: list[ReadinessCheck]) -> Text:
+    text = Text()
+    for check in checks:
+        text.append(str(check) + "  ", style="green" if check.ok else "bold red")
+    return text
+
+
 def run_report(report: RunReport) -> None:
     """Per-host summary, notable tasks and where the run lives."""
     outcome = report.outcome
     mode = "check (dry run)" if report.check else "apply"
     table = Table(title=f"{report.use_case} {report.comune}: {mode}")
-    for col in ("host", "groups", "state", "ok", "changed", "failed", "unreachable", "skipped"):
+    for col in ("host", "groups", "state", "ok", "changed", "failed", "unreachable", "readiness"):
         table.add_column(col)
     for h in outcome.hosts:
         host = report.inventory.hosts.get(h.host)
@@ -169,9 +176,11 @@ def run_report(report: RunReport) -> None:
             str(h.changed),
             str(h.failed),
             str(h.unreachable),
-            str(h.skipped),
+            _readiness(outcome.readiness_of(h.host)),
         )
     console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")
     notable = outcome.changed_tasks + outcome.failed_tasks
     if notable:
         console.print(_task_lines(notable, show_diff=report.check))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 
+from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.runner import EventSink, Executor
 from provisioner.config import Settings
-from provisioner.core import inventory as inventory_core
+from provisioner.core import vpn
 from provisioner.core.runs import RunReport, run_playbook
+from provisioner.models.inventory import Inventory
 from provisioner.models.run import PlaybookRequest
 
 PLAYBOOK = "enable_remote_work.yml"
@@ -28,9 +30,22 @@ def enable(
 ) -> RunReport:
     """Converge a comune (or, with ``check``, show what would change, with diffs).
 
-    The inventory is validated before anything is written to the state dir.
+    The inventory and the VPN addressing are validated before anything is written. New endpoints
+    get their tunnel address recorded in the inventory (not in check mode) under the lock.
     """
-    inventory = inventory_core.load(settings, comune)
+    source = YamlDirectorySource(settings.inventory_dir)
+    inventory = source.load(comune)
+    vpn.check(inventory, source.vpn_pools(exclude=comune))
+    allocation = vpn.plan(inventory)
+
+    def allocate() -> list[str]:
+        if check:
+            return [f"{host}: would get VPN address {a}" for host, a in allocation.new.items()]
+        return [
+            f"{host}: VPN address {allocation.new[host]} recorded in {path}"
+            for host, path in _record(source, inventory, allocation).items()
+        ]
+
     request = PlaybookRequest(
         use_case="enable",
         comune=comune,
@@ -43,5 +58,25 @@ def enable(
         skip_tags=skip_tags,
     )
     return run_playbook(
-        settings, request, inventory, on_event=on_event, cancel=cancel, runner=runner
+        settings,
+        request,
+        inventory,
+        on_event=on_event,
+        cancel=cancel,
+        runner=runner,
+        prepare=allocate,
     )
+
+
+def _record(
+    source: YamlDirectorySource, inventory: Inventory, allocation: vpn.Allocation
+) -> dict[str, str]:
+    note = (
+        "vpn_client_address is allocated by provisioner: stable, never reused while the host exists"
+    )
+    return {
+        host: str(
+            source.set_host_vars(inventory.comune, host, {vpn.ADDRESS_VAR: str(address)}, note)
+        )
+        for host, address in sorted(allocation.new.items())
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class RunReport:
     run_dir: Path
     outcome: RunOutcome
     inventory: Inventory
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> ExitCode:
@@ -37,7 +39,7 @@ class RunReport:
         if outcome.status == RunStatus.CANCELED:
             return ExitCode.CANCELLED
         states = {h.state for h in outcome.hosts}
-        if HostState.FAILED in states:
+        if HostState.FAILED in states or any(not r.ok for r in outcome.readiness):
             return ExitCode.HOSTS_FAILED
         if HostState.UNREACHABLE in states:
             return ExitCode.HOSTS_UNREACHABLE
@@ -60,6 +62,8 @@ class RunReport:
             "error": self.outcome.error,
             "hosts": [{**asdict(h), "state": h.state} for h in self.outcome.hosts],
             "tasks": [asdict(t) for t in self.outcome.tasks],
+            "readiness": [asdict(r) for r in self.outcome.readiness],
+            "notes": list(self.notes),
         }
 
 
@@ -81,8 +85,12 @@ def run_playbook(
     on_event: EventSink | None = None,
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
+    prepare: Callable[[], list[str]] | None = None,
 ) -> RunReport:
     """Run one playbook for one comune with history, lock and rotation.
+
+    ``prepare`` runs under the comune's lock just before Ansible (e.g. VPN address allocation)
+    and returns notes for the report.
 
     Everything that can be checked is checked before anything is written to the state dir.
 
@@ -96,6 +104,7 @@ def run_playbook(
     password = require_vault_password(settings, inventory)
     store = history(settings)
     with store.lock(request.comune):
+        notes = prepare() if prepare is not None else []
         started = time.time()
         run_id = new_run_id(started)
         run_dir = store.start(
@@ -126,6 +135,7 @@ def run_playbook(
             run_dir=run_dir,
             outcome=outcome,
             inventory=inventory,
+            notes=tuple(notes),
         )
         (run_dir / "summary.json").write_text(
             json.dumps(report.summary(), indent=2, default=str), encoding="utf-8"

@@ -92,7 +92,13 @@ class Host(BaseModel):
     groups: tuple[str, ...]
     ansible_host: Address | None = None
     ansible_port: int | None = Field(default=None, ge=1, le=65535)
+    vpn_client_address: ipaddress.IPv4Address | None = Field(
+        default=None, description="tunnel address, allocated once by the tool (host_vars)"
+    )
     source: str = Field(description="file the host is defined in")
+    origins: dict[str, str] = Field(
+        default_factory=dict, description="typed field -> file that sets it (host_vars)"
+    )
     variables: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -111,6 +117,9 @@ class Inventory(BaseModel):
     settings: ComuneSettings
     hosts: dict[str, Host]
     vault_files: tuple[str, ...] = ()
+    origins: dict[str, str] = Field(
+        default_factory=dict, description="comune setting -> file that defines it"
+    )
     kind: Literal["comune"] = "comune"
 
     @model_validator(mode="after")

@@ -61,6 +61,19 @@ class TaskOutcome:
 
 
 @dataclass(frozen=True)
+class ReadinessCheck:
+    """Result of one readiness task (``Readiness: <check>``) on one host."""
+
+    host: str
+    check: str
+    ok: bool
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.check}: ok" if self.ok else f"{self.check}: FAIL ({self.reason})"
+
+
+@dataclass(frozen=True)
 class HostResult:
     """Per-host counters from the play recap."""
 
@@ -98,6 +111,7 @@ class RunOutcome:
     started: float
     finished: float
     error: str = ""
+    readiness: tuple[ReadinessCheck, ...] = ()
 
     @property
     def changed_tasks(self) -> list[TaskOutcome]:
@@ -108,6 +122,10 @@ class RunOutcome:
     def failed_tasks(self) -> list[TaskOutcome]:
         """Tasks that failed or could not reach their host."""
         return [t for t in self.tasks if t.outcome in {"failed", "unreachable"}]
+
+    def readiness_of(self, host: str) -> list[ReadinessCheck]:
+        """Readiness checks of one host, in run order."""
+        return [r for r in self.readiness if r.host == host]
 
     def host(self, name: str) -> HostResult | None:
         """The result of one host, if it was in the run."""

@@ -366,7 +366,7 @@ def test_runs_list_filters_by_comune(
     cli: Cli, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
 ) -> None:
     make_comune()
-    make_comune("montebello")
+    make_comune("montebello", settings={"comune_vpn_pool": "10.78.0.0/24"})
     fake_ansible.events = _unreachable_events()
     cli("enable", SLUG)
     cli("enable", "montebello")
