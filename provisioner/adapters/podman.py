@@ -123,6 +123,13 @@ class Podman:
             )
             if proc.returncode != 0:
                 raise ControllerError(f"debootstrap failed ({proc.returncode}); see {log.name}")
+            # main + updates + security, so unattended-upgrades has security origins to follow.
+            (root / "etc/apt/sources.list").write_text(
+                f"deb http://deb.debian.org/debian {suite} main\n"
+                f"deb http://deb.debian.org/debian {suite}-updates main\n"
+                f"deb http://deb.debian.org/debian-security {suite}-security main\n",
+                encoding="utf-8",
+            )
             for key in (root / "etc/ssh").glob("ssh_host_*"):
                 key.unlink()
             dropin = root / "etc/systemd/system/ssh.service.d/provisioner-keygen.conf"

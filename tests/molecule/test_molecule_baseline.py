@@ -1,0 +1,70 @@
+"""Molecule scenario of the baseline role, run as a technician would: molecule test -s baseline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+IMAGE = "localhost/provisioner-lab:trixie"
+# Converge installs packages from the Debian mirror; a full run takes a few minutes at most.
+TIMEOUT_S = 1800
+TAIL_LINES = 120
+
+pytestmark = pytest.mark.molecule
+
+
+def _env() -> dict[str, str]:
+    """The caller's environment with the venv first on PATH and the project's podman config."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["CONTAINERS_CONF"] = str(ROOT / "lab" / "containers.conf")
+    env["MOLECULE_PROJECT_DIRECTORY"] = str(ROOT)
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def _tail(path: Path, lines: int) -> str:
+    """Last `lines` lines of a text file."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def test_molecule_baseline(tmp_path: Path) -> None:
+    """Converge, idempotence and verify of roles/baseline in a systemd container all pass."""
+    env = _env()
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: run `make setup`")
+    image = subprocess.run(["podman", "image", "exists", IMAGE], env=env, check=False, timeout=60)
+    if image.returncode != 0:
+        pytest.fail(f"image {IMAGE} is missing: run `provisioner lab image` (or `make image`)")
+
+    log = tmp_path / "molecule-baseline.log"
+    with log.open("w", encoding="utf-8") as out:
+        try:
+            proc = subprocess.run(
+                [str(BIN / "molecule"), "test", "-s", "baseline"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=TIMEOUT_S,
+                check=False,
+            )
+            rc: int | str = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = f"timeout after {TIMEOUT_S} s"
+
+    if rc != 0:
+        pytest.fail(
+            f"molecule test -s baseline failed ({rc}); full log: {log}\n"
+            f"--- last {TAIL_LINES} lines ---\n{_tail(log, TAIL_LINES)}",
+            pytrace=False,
+        )
