@@ -37,7 +37,7 @@ demo: setup
 	$(BIN)/provisioner enable lab
 
 test: setup image lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests/unit tests/integration tests/molecule
 
 lint:
 	$(BIN)/ruff check provisioner tests bench

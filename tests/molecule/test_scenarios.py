@@ -1,4 +1,7 @@
-"""Molecule scenario of the baseline role, run as a technician would: molecule test -s baseline."""
+"""Every Molecule scenario under molecule/, run as a technician would: molecule test -s <name>.
+
+New scenarios are picked up without code changes.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ IMAGE = "localhost/provisioner-lab:trixie"
 # Converge installs packages from the Debian mirror; a full run takes a few minutes at most.
 TIMEOUT_S = 1800
 TAIL_LINES = 120
+
+SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
 
 pytestmark = pytest.mark.molecule
 
@@ -36,8 +41,9 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def test_molecule_baseline(tmp_path: Path) -> None:
-    """Converge, idempotence and verify of roles/baseline in a systemd container all pass."""
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
+    """Converge, idempotence and verify of the scenario in systemd containers all pass."""
     env = _env()
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: run `make setup`")
@@ -45,11 +51,11 @@ def test_molecule_baseline(tmp_path: Path) -> None:
     if image.returncode != 0:
         pytest.fail(f"image {IMAGE} is missing: run `provisioner lab image` (or `make image`)")
 
-    log = tmp_path / "molecule-baseline.log"
+    log = tmp_path / f"molecule-{scenario}.log"
     with log.open("w", encoding="utf-8") as out:
         try:
             proc = subprocess.run(
-                [str(BIN / "molecule"), "test", "-s", "baseline"],
+                [str(BIN / "molecule"), "test", "-s", scenario],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -64,7 +70,7 @@ def test_molecule_baseline(tmp_path: Path) -> None:
 
     if rc != 0:
         pytest.fail(
-            f"molecule test -s baseline failed ({rc}); full log: {log}\n"
+            f"molecule test -s {scenario} failed ({rc}); full log: {log}\n"
             f"--- last {TAIL_LINES} lines ---\n{_tail(log, TAIL_LINES)}",
             pytrace=False,
         )
