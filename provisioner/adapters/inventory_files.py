@@ -313,7 +313,11 @@ class _Reader:
             for err in exc.errors():
                 key = str(err["loc"][0]) if err["loc"] else ""
                 where = origin.get(key, fallback)
-                message = "missing (required)" if err["type"] == "missing" else err["msg"]
+                message = (
+                    "missing (required)"
+                    if err["type"] == "missing"
+                    else err["msg"].removeprefix("Value error, ")
+                )
                 if err["type"] == "extra_forbidden":
                     message = "unknown comune setting"
                 if "input" in err and err["type"] not in {"missing", "extra_forbidden"}:

@@ -162,6 +162,9 @@ class Podman:
                 [
                     "network",
                     "create",
+                    # isolated: the host forwards nothing between the project's networks
+                    "--opt",
+                    "isolate=true",
                     "--subnet",
                     network.subnet,
                     "--label",

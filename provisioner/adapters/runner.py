@@ -246,6 +246,7 @@ class LocalRunner:
             "inventory": str(request.inventory),
             "ident": "ansible",
             "envvars": {
+                "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_CONFIG": str(self.ansible_cfg),
                 "PATH": _search_path(),
                 **self.envvars,

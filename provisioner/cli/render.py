@@ -178,7 +178,8 @@ def run_report(report: RunReport) -> None:
             str(h.unreachable),
             _readiness(outcome.readiness_of(h.host)),
         )
-    console.print(table)
+    if outcome.hosts:
+        console.print(table)
     for note in report.notes:
         console.print(f"note: {note}")
     notable = outcome.changed_tasks + outcome.failed_tasks

@@ -52,6 +52,11 @@ LAB_HOSTS: tuple[LabHost, ...] = (
 )
 
 
+INTRANET = LabHost("lab-intranet", "", 30, {OFFICE.name: "10.89.1.30"})
+"""An existing office service of the comune (not managed): the VPN readiness target."""
+_INTRANET_UNIT = "lab-intranet"
+
+
 @dataclass(frozen=True)
 class LabStatus:
     """One lab host and its container."""
@@ -108,7 +113,7 @@ class Lab:
         self._ensure_key()
         for net in (OFFICE, INTERNET):
             self.podman.ensure_network(net)
-        for host in LAB_HOSTS:
+        for host in (*LAB_HOSTS, INTRANET):
             name = self.container(host)
             state = self.podman.state(name)
             if state is None:
@@ -116,6 +121,7 @@ class Lab:
                 self.podman.run(spec, IMAGE)
             elif state.state != "running":
                 self.podman.start(name)
+        self._start_intranet()
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
         for host in LAB_HOSTS:
@@ -153,6 +159,20 @@ class Lab:
     def stop_host(self, host_name: str) -> None:
         """Stop one lab container (used to simulate a host lost mid-run)."""
         self.podman.stop(PREFIX + host_name)
+
+    def _start_intranet(self) -> None:
+        """A plain web server on the office network, as a comune's intranet portal would be."""
+        name = self.container(INTRANET)
+        address = INTRANET.networks[OFFICE.name]
+        self.podman.wait_for_unit(name, "multi-user.target")
+        script = (
+            f"systemctl is-active -q {_INTRANET_UNIT} && exit 0; "
+            "mkdir -p /srv/intranet && echo 'Intranet del Comune di Laboratorio' "
+            "> /srv/intranet/index.html && "
+            f"systemd-run --unit={_INTRANET_UNIT} -p Restart=always "
+            f"python3 -m http.server 80 --bind {address} --directory /srv/intranet"
+        )
+        self.podman.exec(name, ["sh", "-c", script])
 
     def _ensure_key(self) -> None:
         if self.key_file.exists():

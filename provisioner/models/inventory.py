@@ -56,6 +56,17 @@ HostName = Annotated[str, AfterValidator(_check_hostname)]
 Slug = Annotated[str, StringConstraints(pattern=_SLUG)]
 
 
+class AllowedService(BaseModel):
+    """A service on the office side that the VPN pool may reach (nothing else is)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    address: ipaddress.IPv4Network
+    port: int = Field(ge=1, le=65535)
+    proto: Literal["tcp", "udp"] = "tcp"
+
+
 class ComuneSettings(BaseModel):
     """Settings of a comune, from ``group_vars/all/`` (keys prefixed ``comune_``)."""
 
@@ -74,6 +85,20 @@ class ComuneSettings(BaseModel):
     comune_office_networks: list[ipaddress.IPv4Network] = Field(min_length=1)
     comune_meeting_url: Annotated[str, StringConstraints(pattern=r"^https://[^/?#\s]+(/\S*)?$")]
     comune_dns_servers: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    comune_vpn_allowed_services: list[AllowedService] = Field(default_factory=list)
+    comune_vpn_readiness_service: str = Field(
+        default="", description="name of the allowed service the readiness check connects to"
+    )
+
+    @model_validator(mode="after")
+    def _readiness_service_is_allowed(self) -> ComuneSettings:
+        names = [s.name for s in self.comune_vpn_allowed_services]
+        if self.comune_vpn_readiness_service and self.comune_vpn_readiness_service not in names:
+            raise ValueError(
+                f"comune_vpn_readiness_service {self.comune_vpn_readiness_service!r} is not in "
+                f"comune_vpn_allowed_services ({', '.join(names) or 'empty'})"
+            )
+        return self
 
     @field_validator("comune_istat_code", mode="before")
     @classmethod

@@ -78,6 +78,13 @@ def host_states(summary: dict[str, object]) -> dict[str, dict[str, object]]:
     return {str(h["host"]): h for h in hosts}
 
 
+def readiness(summary: dict[str, object]) -> dict[tuple[str, str], bool]:
+    """(host, check) → ok, from a summary's readiness list."""
+    checks = summary["readiness"]
+    assert isinstance(checks, list)
+    return {(str(c["host"]), str(c["check"])): bool(c["ok"]) for c in checks}
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     """Bring the lab up once per session with a private state dir and a canary password."""

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import LabEnv, host_states
+from tests.integration.conftest import LabEnv, host_states, readiness
 
 pytestmark = pytest.mark.lab
 
@@ -24,9 +24,25 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
     for host, entry in states.items():
         assert entry["failed"] == 0 and entry["unreachable"] == 0, host
         assert entry["state"] in {"ok", "changed"}, host
+    assert readiness(lab.summary(result.stdout)) == {
+        ("laptop-01", "vpn"): True,
+        ("laptop-02", "vpn"): True,
+    }
+    assert "vpn: ok" in result.stdout
+
+
+def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:
+    """Per laptop: the tunnel address recorded in the inventory and the public key in use."""
+    identity = {}
+    for laptop in ("laptop-01", "laptop-02"):
+        host_vars = (lab.inventory_dir / "lab" / "host_vars" / f"{laptop}.yml").read_text()
+        key = lab.podman("exec", f"prov-lab-{laptop}", "wg", "show", "wg0", "public-key")
+        identity[laptop] = (host_vars, key.stdout.strip())
+    return identity
 
 
 def test_second_enable_changes_nothing(lab: LabEnv) -> None:
+    before = _vpn_identity(lab)
     result = lab.run("enable", "lab")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = lab.summary(result.stdout)
@@ -35,6 +51,12 @@ def test_second_enable_changes_nothing(lab: LabEnv) -> None:
     assert {h: e["changed"] for h, e in states.items()} == dict.fromkeys(LAB_HOSTS, 0)
     assert summary["tasks"] == []
     assert re.search(r"5 hosts, 0 changed", result.stdout)
+    # re-enrolment keeps every address and key; the gateway still knows both peers
+    assert _vpn_identity(lab) == before
+    assert all(key for _, key in before.values())
+    peers = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "peers").stdout.split()
+    assert sorted(peers) == sorted(key for _, key in before.values())
+    assert readiness(summary) == {("laptop-01", "vpn"): True, ("laptop-02", "vpn"): True}
 
 
 def test_check_reports_exactly_the_host_changed_by_hand(lab: LabEnv) -> None:
@@ -94,9 +116,14 @@ def test_host_lost_mid_run_is_unreachable_and_others_finish(lab: LabEnv) -> None
 
 def test_no_secret_in_state_dir_after_runs(lab: LabEnv) -> None:
     vault_password = (lab.config_dir / "provisioner" / "vault-password").read_text().strip()
-    canaries = [lab.admin_password, vault_password]
+    private_keys = [
+        lab.podman("exec", f"prov-lab-{laptop}", "cat", "/etc/wireguard/wg0.key").stdout.strip()
+        for laptop in ("laptop-01", "laptop-02")
+    ]
+    assert all(private_keys)
+    canaries = [lab.admin_password, vault_password, *private_keys]
     hits = subprocess.run(
-        ["grep", "-rlF", *[f"-e{c}" for c in canaries], str(lab.state_dir)],
+        ["grep", "-rlF", *[f"-e{c}" for c in canaries], str(lab.state_dir), str(lab.inventory_dir)],
         capture_output=True,
         text=True,
         check=False,

@@ -78,7 +78,7 @@ def test_build_kwargs_minimal_is_exact(tmp_path: Path, fixed_path: str) -> None:
         "playbook": "enable_remote_work.yml",
         "inventory": str(INVENTORY),
         "ident": "ansible",
-        "envvars": {"ANSIBLE_CONFIG": str(ANSIBLE_CFG), "PATH": fixed_path},
+        "envvars": {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(ANSIBLE_CFG), "PATH": fixed_path},
         "suppress_env_files": True,
         "quiet": True,
         "rotate_artifacts": 0,
@@ -105,6 +105,7 @@ def test_build_kwargs_check_and_options_are_exact(tmp_path: Path, fixed_path: st
         "inventory": str(INVENTORY),
         "ident": "ansible",
         "envvars": {
+            "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
             "PATH": fixed_path,
             "ANSIBLE_STDOUT_CALLBACK": "default",
