@@ -288,12 +288,14 @@ class LocalRunner:
         collector = _Collector(on_event)
         run_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        statuses: list[str] = []
         try:
             runner = ansible_runner.run(
                 **self.build_kwargs(request, run_dir, vault_password),
                 event_handler=collector,
-                status_handler=lambda data, runner_config: statuses.append(str(data.get("status"))),
+                # runner's lifecycle (starting, running, successful, ...) goes to the display too
+                status_handler=lambda data, runner_config: collector.emit(
+                    ProgressEvent("status", task=str(data.get("status", "")))
+                ),
                 cancel_callback=cancel.is_set if cancel is not None else None,
             )
         except Exception as exc:  # runner raises bare exceptions for config problems

@@ -311,6 +311,9 @@ def test_run_reports_progress_events(tmp_path: Path, fake_ansible: FakeAnsibleRu
 
     _runner().run(_request(), tmp_path, vault_password=None, on_event=seen.append)
 
+    statuses = [e.task for e in seen if e.kind == "status"]
+    seen = [e for e in seen if e.kind != "status"]
+    assert statuses[0] == "starting"
     assert seen[:6] == [
         ProgressEvent("play", play="VPN gateways"),
         ProgressEvent("task", task="Gathering Facts"),
