@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS task_results (
     outcome TEXT NOT NULL, message TEXT NOT NULL, diff TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+-- Decommissioned hosts: their runs stay; this says when and by which run they left.
+CREATE TABLE IF NOT EXISTS retired_hosts (
+    comune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    retired REAL NOT NULL,
+    vpn_address TEXT,
+    run_id TEXT,
+    PRIMARY KEY (comune, host, retired)
+);
 """
 
 
@@ -81,6 +90,17 @@ class RunDetail:
     run: RunRecord
     hosts: list[HostResult]
     tasks: list[TaskOutcome]
+
+
+@dataclass(frozen=True)
+class RetiredHost:
+    """A decommissioned host."""
+
+    comune: str
+    host: str
+    retired: float
+    vpn_address: str | None
+    run_id: str | None
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -294,6 +314,30 @@ class History:
                 )
             ]
         return RunDetail(record, hosts, tasks)
+
+    def retire(self, comune: str, host: str, vpn_address: str | None, run_id: str | None) -> None:
+        """Mark a host decommissioned (its past runs are kept)."""
+        with self._db() as conn:
+            conn.execute(
+                "INSERT INTO retired_hosts (comune, host, retired, vpn_address, run_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (comune, host, time.time(), vpn_address, run_id),
+            )
+
+    def retired(self, comune: str | None = None) -> list[RetiredHost]:
+        """Decommissioned hosts, newest first."""
+        if not self.db_path.exists():
+            return []
+        query = "SELECT comune, host, retired, vpn_address, run_id FROM retired_hosts"
+        params: list[object] = []
+        if comune:
+            query += " WHERE comune = ?"
+            params.append(comune)
+        with self._db() as conn:
+            return [
+                RetiredHost(str(r[0]), str(r[1]), float(r[2]), r[3], r[4])
+                for r in conn.execute(query + " ORDER BY retired DESC", params)
+            ]
 
 
 def _record(row: tuple[object, ...]) -> RunRecord:

@@ -262,3 +262,9 @@ def lab_status(ctx: typer.Context) -> None:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# Command groups in their own modules register themselves on `app` when imported.
+from provisioner.cli import helpdesk as _helpdesk  # noqa: E402
+
+__all__ = ["_helpdesk", "app", "main"]

@@ -262,3 +262,36 @@ def lab_table(rows: list[LabStatus]) -> Table:
             Text(state, style=style),
         )
     return table
+
+
+def host_roles(report: RunReport, host: str) -> None:
+    """Helpdesk view of one host: per role, what was not as intended before and the state after.
+
+    A role's changed tasks are what differed before the run (or would be changed, in check mode).
+    """
+    outcome = report.outcome
+    result = outcome.host(host)
+    tasks = [t for t in outcome.tasks if t.host == host]
+    if result is None:
+        return
+    table = Table(title=f"{host}: before / after, per role")
+    for col in ("role", "before", "after"):
+        table.add_column(col, overflow="fold")
+    roles = sorted({t.role or "(playbook)" for t in tasks})
+    for role in roles:
+        mine = [t for t in tasks if (t.role or "(playbook)") == role]
+        changed = [t.task for t in mine if t.outcome == "changed"]
+        failed = [t for t in mine if t.outcome in {"failed", "unreachable"}]
+        before = "; ".join(changed) if changed else "as intended"
+        if failed:
+            after = Text(f"FAILED: {failed[0].task}: {failed[0].message}", style="bold red")
+        elif report.check:
+            after = Text(f"would change {len(changed)} item(s)", style="yellow")
+        else:
+            after = Text(f"converged ({len(changed)} change(s))", style="green")
+        table.add_row(role, before, after)
+    if result.unreachable:
+        table.add_row("(all)", "-", Text("UNREACHABLE: nothing was changed", style="bold magenta"))
+    elif not roles:
+        table.add_row("(all roles)", "as intended", Text("no change", style="green"))
+    console.print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.runner import EventSink, Executor
@@ -43,7 +44,7 @@ def enable(
             return [f"{host}: would get VPN address {a}" for host, a in allocation.new.items()]
         return [
             f"{host}: VPN address {allocation.new[host]} recorded in {path}"
-            for host, path in _record(source, inventory, allocation).items()
+            for host, path in record_addresses(source, inventory, allocation.new).items()
         ]
 
     request = PlaybookRequest(
@@ -68,9 +69,10 @@ def enable(
     )
 
 
-def _record(
-    source: YamlDirectorySource, inventory: Inventory, allocation: vpn.Allocation
+def record_addresses(
+    source: YamlDirectorySource, inventory: Inventory, new: Mapping[str, object]
 ) -> dict[str, str]:
+    """Write newly allocated tunnel addresses into the hosts' host_vars; return host -> file."""
     note = (
         "vpn_client_address is allocated by provisioner: stable, never reused while the host exists"
     )
@@ -78,5 +80,5 @@ def _record(
         host: str(
             source.set_host_vars(inventory.comune, host, {vpn.ADDRESS_VAR: str(address)}, note)
         )
-        for host, address in sorted(allocation.new.items())
+        for host, address in sorted(new.items())
     }

@@ -1,0 +1,225 @@
+"""Helpdesk use cases: find one host among all comuni, reprovision it, decommission it.
+
+A reprovision runs the enable playbook limited to the host plus the comune's VPN terminator, on
+which only the peers are touched (``provisioner_peer_only``): the baseline, firewall and
+forwarding of the gateway are not part of the run. A decommission removes the endpoint's peer
+first and edits the inventory only when that succeeded, so a failed run leaves everything as it
+was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+
+from provisioner.adapters.host_index import HostIndex
+from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.adapters.runner import EventSink, Executor
+from provisioner.config import Settings
+from provisioner.core import vpn
+from provisioner.core.enable import PLAYBOOK, record_addresses
+from provisioner.core.runs import RunReport, history, run_playbook
+from provisioner.errors import ExitCode, InputError
+from provisioner.models.inventory import Host, Inventory
+from provisioner.models.run import PlaybookRequest
+
+
+@dataclass(frozen=True)
+class Located:
+    """A host and the comune whose inventory has it."""
+
+    host: Host
+    inventory: Inventory
+
+
+def locate(settings: Settings, name: str, comune: str | None = None) -> Located:
+    """Find the comune of ``name`` through the host index, then load only that comune.
+
+    Raises:
+        InputError: unknown host (closest names suggested) or a name used in several comuni
+            without ``comune``.
+    """
+    if comune is None:
+        found = HostIndex(settings.inventory_dir, settings.state_dir).find(name)
+        if not found.comuni:
+            every = sorted({h for hosts in found.all_hosts.values() for h in hosts})
+            close = difflib.get_close_matches(name, every, n=3, cutoff=0.6)
+            where = {h: c for c, hosts in found.all_hosts.items() for h in hosts if h in set(close)}
+            hint = (
+                "; did you mean " + ", ".join(f"{h} ({where[h]})" for h in close) + "?"
+                if close
+                else ""
+            )
+            raise InputError(f"host {name!r} is in no comune under {settings.inventory_dir}{hint}")
+        if len(found.comuni) > 1:
+            raise InputError(
+                f"host {name!r} is in several comuni ({', '.join(found.comuni)}); "
+                "choose one with --comune"
+            )
+        comune = found.comuni[0]
+    inventory = YamlDirectorySource(settings.inventory_dir).load(comune)
+    host = inventory.hosts.get(name)
+    if host is None:
+        close = difflib.get_close_matches(name, sorted(inventory.hosts), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InputError(f"host {name!r} is not in comune {comune!r}{hint}")
+    return Located(host, inventory)
+
+
+def _terminator(inventory: Inventory) -> str | None:
+    """The comune's VPN terminator when provisioner manages it (Linux gateway or gear)."""
+    name = inventory.settings.comune_vpn_terminator
+    if name and name in inventory.hosts:
+        return name
+    return None
+
+
+def reprovision(
+    settings: Settings,
+    name: str,
+    *,
+    comune: str | None = None,
+    rotate_keys: bool = False,
+    check: bool = False,
+    on_event: EventSink | None = None,
+    cancel: threading.Event | None = None,
+    runner: Executor | None = None,
+) -> RunReport:
+    """Converge one host and exactly the VPN peer it needs on the terminator.
+
+    ``rotate_keys`` gives an endpoint a new key pair, generated on it; the terminator replaces
+    the peer in the same run. An unreachable host publishes no key, so the terminator keeps its
+    peer unchanged.
+
+    Raises:
+        InputError: unknown host, or --rotate-keys on a host that is no VPN endpoint.
+        InventoryError: the comune's inventory or VPN addressing is wrong.
+    """
+    located = locate(settings, name, comune)
+    inventory, host = located.inventory, located.host
+    source = YamlDirectorySource(settings.inventory_dir)
+    is_endpoint = "endpoints" in host.groups
+    if rotate_keys and not is_endpoint:
+        raise InputError(
+            f"--rotate-keys: {name!r} is no VPN endpoint of comune {inventory.comune!r} "
+            f"(groups: {', '.join(host.groups)})"
+        )
+    # The cross-comune pool check belongs to enable/validate: a reprovision reads one comune.
+    vpn.check(inventory, {})
+    allocation = vpn.plan(inventory)
+    new_address = allocation.new.get(name) if is_endpoint else None
+    limit = [name]
+    extravars: dict[str, object] = {}
+    terminator = _terminator(inventory) if is_endpoint else None
+    if terminator is not None and terminator != name:
+        limit.append(terminator)
+        extravars["provisioner_peer_only"] = terminator
+    if rotate_keys:
+        extravars["provisioner_rotate_keys"] = True
+
+    def prepare() -> list[str]:
+        notes = []
+        if rotate_keys:
+            notes.append(
+                f"{name}: {'would get' if check else 'gets'} a new VPN key pair; "
+                f"{terminator or 'the terminator'} replaces its peer"
+            )
+        if new_address is not None:
+            if check:
+                notes.append(f"{name}: would get VPN address {new_address}")
+            else:
+                for host_name, path in record_addresses(
+                    source, inventory, {name: new_address}
+                ).items():
+                    notes.append(f"{host_name}: VPN address {new_address} recorded in {path}")
+        return notes
+
+    request = PlaybookRequest(
+        use_case="reprovision",
+        comune=inventory.comune,
+        playbook=PLAYBOOK,
+        inventory=settings.comune_dir(inventory.comune),
+        limit=",".join(limit),
+        check=check,
+        diff=check,
+        extravars=extravars,
+    )
+    return run_playbook(
+        settings,
+        request,
+        inventory,
+        on_event=on_event,
+        cancel=cancel,
+        runner=runner,
+        prepare=prepare,
+    )
+
+
+@dataclass(frozen=True)
+class Decommissioned:
+    """Outcome of a decommission: the gateway run (if any) and what left the inventory."""
+
+    host: str
+    comune: str
+    address: str | None
+    report: RunReport | None
+    removed: dict[str, object]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The run's exit code, or OK when no run was needed."""
+        return self.report.exit_code if self.report is not None else ExitCode.OK
+
+
+def decommission(
+    settings: Settings,
+    name: str,
+    *,
+    comune: str | None = None,
+    check: bool = False,
+    on_event: EventSink | None = None,
+    cancel: threading.Event | None = None,
+    runner: Executor | None = None,
+) -> Decommissioned:
+    """Remove an endpoint's peer from the terminator, then the host from the inventory.
+
+    The inventory is edited and the host marked retired in history only after the terminator's
+    run succeeded; its past runs stay in history. Its VPN address is free for new endpoints.
+
+    Raises:
+        InputError: unknown host, or the host is the comune's VPN terminator.
+    """
+    located = locate(settings, name, comune)
+    inventory, host = located.inventory, located.host
+    terminator = _terminator(inventory)
+    if name == terminator:
+        raise InputError(
+            f"{name!r} is the VPN terminator of comune {inventory.comune!r}; "
+            "change comune_vpn_terminator first"
+        )
+    address = str(host.vpn_client_address) if host.vpn_client_address is not None else None
+    report: RunReport | None = None
+    if "endpoints" in host.groups and address is not None and terminator is not None:
+        request = PlaybookRequest(
+            use_case="decommission",
+            comune=inventory.comune,
+            playbook=PLAYBOOK,
+            inventory=settings.comune_dir(inventory.comune),
+            limit=terminator,
+            check=check,
+            diff=check,
+            extravars={"provisioner_peer_only": terminator, "provisioner_retired": [name]},
+        )
+        report = run_playbook(
+            settings, request, inventory, on_event=on_event, cancel=cancel, runner=runner
+        )
+        if report.exit_code != ExitCode.OK:
+            return Decommissioned(name, inventory.comune, address, report, {})
+    removed: dict[str, object] = {}
+    if not check:
+        from provisioner.adapters.inventory_writer import remove_host  # noqa: PLC0415
+
+        removed = dict(remove_host(settings.comune_dir(inventory.comune), name))
+        history(settings).retire(inventory.comune, name, address, report.run_id if report else None)
+    return Decommissioned(name, inventory.comune, address, report, removed)

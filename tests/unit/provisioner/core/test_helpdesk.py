@@ -1,0 +1,151 @@
+"""Helpdesk use cases: the run a reprovision/decommission asks for, and what they refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioner.config import Settings
+from provisioner.core.helpdesk import decommission, locate, reprovision
+from provisioner.errors import ExitCode, InputError
+from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, on_unreachable, stats
+
+
+def test_reprovision_limits_the_run_to_the_host_and_its_gateway_peer(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [stats(**{"laptop-sindaco": {"ok": 3}, "gw-vpn-01": {"ok": 2}})]
+
+    report = reprovision(settings, "laptop-sindaco")
+
+    kwargs = fake_ansible.kwargs
+    assert kwargs["limit"] == "laptop-sindaco,gw-vpn-01"
+    assert kwargs["extravars"] == {"provisioner_peer_only": "gw-vpn-01"}
+    assert kwargs["inventory"] == str(comune.dir)
+    assert report.use_case == "reprovision"
+    assert report.exit_code == ExitCode.OK
+
+
+def test_rotate_keys_in_check_mode(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    report = reprovision(settings, "laptop-sindaco", rotate_keys=True, check=True)
+
+    kwargs = fake_ansible.kwargs
+    assert kwargs["extravars"] == {
+        "provisioner_peer_only": "gw-vpn-01",
+        "provisioner_rotate_keys": True,
+    }
+    assert kwargs["cmdline"] == "--check --diff"
+    assert any("would get a new VPN key pair" in n for n in report.notes)
+
+
+def test_a_desktop_is_reprovisioned_alone(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    reprovision(settings, "pc-anagrafe-01")
+
+    assert fake_ansible.kwargs["limit"] == "pc-anagrafe-01"
+    assert "extravars" not in fake_ansible.kwargs
+
+
+def test_rotate_keys_on_a_desktop_is_refused_before_anything_is_written(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner, state_dir: Path
+) -> None:
+    with pytest.raises(InputError, match=r"--rotate-keys: 'pc-anagrafe-01' is no VPN endpoint"):
+        reprovision(settings, "pc-anagrafe-01", rotate_keys=True)
+
+    assert fake_ansible.calls == []
+    assert not (state_dir / "runs").exists()
+
+
+def test_unknown_host_suggests_close_names_with_their_comune(
+    settings: Settings, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
+) -> None:
+    make_comune()
+    make_comune("bassano", hosts={"endpoints": {"laptop-sindac0": {}}})
+
+    with pytest.raises(InputError) as err:
+        reprovision(settings, "laptop-sindac")
+
+    message = str(err.value)
+    assert "host 'laptop-sindac' is in no comune" in message
+    assert f"laptop-sindaco ({SLUG})" in message
+    assert "laptop-sindac0 (bassano)" in message
+    assert fake_ansible.calls == []
+
+
+def test_a_name_in_two_comuni_needs_the_comune(
+    settings: Settings, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
+) -> None:
+    make_comune()
+    make_comune(
+        "bassano",
+        settings={"comune_vpn_pool": "10.78.0.0/24", "comune_vpn_terminator": "gw-b"},
+        hosts={"vpn_gateways": {"gw-b": {}}, "endpoints": {"laptop-sindaco": {}}},
+    )
+
+    with pytest.raises(InputError, match=r"several comuni .*castelnuovo.*--comune"):
+        locate(settings, "laptop-sindaco")
+    located = locate(settings, "laptop-sindaco", comune="bassano")
+
+    assert located.inventory.comune == "bassano"
+
+
+def test_a_new_endpoint_gets_its_address_recorded(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    report = reprovision(settings, "laptop-sindaco")
+
+    host_vars = yaml.safe_load((comune.dir / "host_vars" / "laptop-sindaco.yml").read_text())
+    assert host_vars == {"vpn_client_address": "10.77.0.2"}
+    assert any("VPN address 10.77.0.2 recorded" in n for n in report.notes)
+
+
+def test_unreachable_host_exits_unreachable(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        on_unreachable("laptop-sindaco", "Gathering Facts", "ssh: connect timed out"),
+        stats(**{"laptop-sindaco": {"dark": 1}, "gw-vpn-01": {"ok": 3}}),
+    ]
+
+    report = reprovision(settings, "laptop-sindaco")
+
+    assert report.exit_code == ExitCode.HOSTS_UNREACHABLE
+
+
+def test_decommission_keeps_the_inventory_when_the_gateway_run_fails(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    comune.dir.joinpath("host_vars").mkdir()
+    host_vars = comune.dir / "host_vars" / "laptop-sindaco.yml"
+    host_vars.write_text("vpn_client_address: 10.77.0.5\n", encoding="utf-8")
+    before = comune.hosts_file.read_text()
+    fake_ansible.events = [
+        on_unreachable("gw-vpn-01", "Gathering Facts", "ssh: connect timed out"),
+        stats(**{"gw-vpn-01": {"dark": 1}}),
+    ]
+
+    result = decommission(settings, "laptop-sindaco")
+
+    assert result.exit_code == ExitCode.HOSTS_UNREACHABLE
+    kwargs = fake_ansible.kwargs
+    assert kwargs["limit"] == "gw-vpn-01"
+    assert kwargs["extravars"] == {
+        "provisioner_peer_only": "gw-vpn-01",
+        "provisioner_retired": ["laptop-sindaco"],
+    }
+    assert comune.hosts_file.read_text() == before
+    assert host_vars.is_file()
+
+
+def test_the_terminator_cannot_be_decommissioned(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    with pytest.raises(InputError, match="VPN terminator"):
+        decommission(settings, "gw-vpn-01")
+    assert fake_ansible.calls == []
