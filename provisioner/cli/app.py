@@ -216,11 +216,21 @@ def runs_show(
 
 @lab_app.command("up")
 @handle_errors
-def lab_up(ctx: typer.Context) -> None:
+def lab_up(
+    ctx: typer.Context,
+    laptops: Annotated[
+        int | None,
+        typer.Option(
+            "--laptops",
+            min=1,
+            help="Number of lab endpoints laptop-01..NN (default: as the last `lab up`, else 2).",
+        ),
+    ] = None,
+) -> None:
     """Build the image if missing, start the lab comune, write inventory/lab/."""
     from provisioner.core.lab import Lab  # noqa: PLC0415
 
-    lab = Lab(settings_of(ctx))
+    lab = Lab(settings_of(ctx), laptops)
     with render.console.status("lab: building image if missing (debootstrap, ~1-2 min)"):
         lab.ensure_image()
     with render.console.status("lab: starting containers"):

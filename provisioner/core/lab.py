@@ -14,7 +14,7 @@ from provisioner.adapters import vault
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
-from provisioner.errors import ControllerError
+from provisioner.errors import ControllerError, InputError
 
 IMAGE = "localhost/provisioner-lab:trixie"
 COMUNE = "lab"
@@ -37,7 +37,7 @@ class LabHost:
     tun: bool = False
 
 
-LAB_HOSTS: tuple[LabHost, ...] = (
+FIXED_HOSTS: tuple[LabHost, ...] = (
     LabHost(
         "lab-vpn-gw",
         "vpn_gateways",
@@ -47,9 +47,31 @@ LAB_HOSTS: tuple[LabHost, ...] = (
     ),
     LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}),
     LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}),
-    LabHost("laptop-01", "endpoints", 11, {INTERNET.name: "10.89.2.101"}, tun=True),
-    LabHost("laptop-02", "endpoints", 12, {INTERNET.name: "10.89.2.102"}, tun=True),
 )
+DEFAULT_LAPTOPS = 2
+MAX_LAPTOPS = 150
+
+
+def laptop(number: int) -> LabHost:
+    """Lab endpoint ``laptop-NN``: SSH on port base + 10 + NN (+ 80 from 20 on, past the
+    intranet's offset), address 10.89.2.(100 + NN) on the internet side."""
+    offset = 10 + number if number < 20 else 100 + number
+    return LabHost(
+        f"laptop-{number:02d}",
+        "endpoints",
+        offset,
+        {INTERNET.name: f"10.89.2.{100 + number}"},
+        tun=True,
+    )
+
+
+def lab_hosts(laptops: int = DEFAULT_LAPTOPS) -> tuple[LabHost, ...]:
+    """The managed lab hosts with ``laptops`` endpoints."""
+    return (*FIXED_HOSTS, *(laptop(n) for n in range(1, laptops + 1)))
+
+
+LAB_HOSTS = lab_hosts()
+"""The default lab: gateway, RD gateway, one desktop, two laptops."""
 
 
 INTRANET = LabHost("lab-intranet", "", 30, {OFFICE.name: "10.89.1.30"})
@@ -70,11 +92,32 @@ class LabStatus:
 class Lab:
     """Builds, starts, inspects and removes the lab comune."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, laptops: int | None = None) -> None:
+        """``laptops``: number of endpoints (default: what the last `lab up` used, else 2).
+
+        Raises:
+            InputError: ``laptops`` out of range.
+        """
         self.settings = settings
         self.dir = settings.state_dir / "lab"
         self.podman = Podman(settings.content_dir / "lab" / "containers.conf", None)
         self.port_base = int(os.environ.get(ENV_PORT_BASE, "22400"))
+        if laptops is not None and not 1 <= laptops <= MAX_LAPTOPS:
+            raise InputError(f"--laptops: {laptops} is not between 1 and {MAX_LAPTOPS}")
+        self.resized = laptops is not None
+        self.laptops = laptops if laptops is not None else self._recorded_size()
+        self.hosts = lab_hosts(self.laptops)
+
+    @property
+    def size_file(self) -> Path:
+        """Number of laptops of the last `lab up`."""
+        return self.dir / "laptops"
+
+    def _recorded_size(self) -> int:
+        try:
+            return max(1, min(MAX_LAPTOPS, int(self.size_file.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            return DEFAULT_LAPTOPS
 
     @property
     def key_file(self) -> Path:
@@ -113,7 +156,13 @@ class Lab:
         self._ensure_key()
         for net in (OFFICE, INTERNET):
             self.podman.ensure_network(net)
-        for host in (*LAB_HOSTS, INTRANET):
+        if self.resized:
+            _write(self.size_file, f"{self.laptops}\n")
+        wanted = {self.container(h) for h in (*self.hosts, INTRANET)}
+        for name in self.podman.labelled():
+            if name.startswith(PREFIX + "laptop-") and name not in wanted:
+                self.podman.remove(name)
+        for host in (*self.hosts, INTRANET):
             name = self.container(host)
             state = self.podman.state(name)
             if state is None:
@@ -124,7 +173,7 @@ class Lab:
         self._start_intranet()
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
-        for host in LAB_HOSTS:
+        for host in self.hosts:
             name = self.container(host)
             self.podman.exec(
                 name,
@@ -144,7 +193,7 @@ class Lab:
         """State of every lab container."""
         return [
             LabStatus(h, self.container(h), self.port(h), self.podman.state(self.container(h)))
-            for h in LAB_HOSTS
+            for h in self.hosts
         ]
 
     def down(self) -> list[str]:
@@ -199,7 +248,7 @@ class Lab:
 
     def _write_inventory(self, pubkey: str) -> None:
         groups: dict[str, dict[str, object]] = {}
-        for host in LAB_HOSTS:
+        for host in self.hosts:
             hosts = groups.setdefault(host.group, {"hosts": {}})["hosts"]
             assert isinstance(hosts, dict)
             hosts[host.name] = {"ansible_host": "127.0.0.1", "ansible_port": self.port(host)}
