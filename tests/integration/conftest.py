@@ -52,11 +52,12 @@ class LabEnv:
             cwd=ROOT,
         )
 
-    def podman(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run podman with the project's containers.conf."""
+    def podman(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run podman with the project's containers.conf (``stdin`` fed to it)."""
         return subprocess.run(
             ["podman", *args],
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,

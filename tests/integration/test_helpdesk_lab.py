@@ -1,0 +1,197 @@
+"""Helpdesk against the real lab: reprovision one laptop, rotate its key, enrol a third endpoint,
+decommission it; an offline laptop leaves the gateway untouched.
+
+Runs after test_enable_lab (the lab is converged); each test leaves the lab converged.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.integration.conftest import LabEnv, host_states, readiness
+
+pytestmark = pytest.mark.lab
+
+GATEWAY = "prov-lab-lab-vpn-gw"
+ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
+
+
+def _peers(lab: LabEnv) -> dict[str, str]:
+    """Gateway peers: tunnel address -> public key."""
+    out = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "allowed-ips").stdout
+    return {
+        line.split()[1].split("/")[0]: line.split()[0]
+        for line in out.splitlines()
+        if len(line.split()) > 1
+    }
+
+
+def _pubkey(lab: LabEnv, laptop: str) -> str:
+    return lab.podman(
+        "exec", f"prov-lab-{laptop}", "wg", "show", "wg0", "public-key"
+    ).stdout.strip()
+
+
+def _changed_tasks(summary: dict[str, object]) -> list[tuple[str, str]]:
+    tasks = summary["tasks"]
+    assert isinstance(tasks, list)
+    return [(str(t["host"]), str(t["task"])) for t in tasks if t["outcome"] == "changed"]
+
+
+def test_reprovision_converges_that_laptop_only(lab: LabEnv) -> None:
+    converged = lab.run("enable", "lab")
+    assert converged.returncode == 0, converged.stdout + converged.stderr
+    peers = _peers(lab)
+    assert lab.podman("exec", "prov-lab-laptop-02", "rm", "-f", ADMIN_KEYS).returncode == 0
+
+    result = lab.run("reprovision", "laptop-02")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = lab.summary(result.stdout)
+    assert summary["use_case"] == "reprovision"
+    states = host_states(summary)
+    # only the laptop and, for its peer, the gateway are in the run; the gateway did not change
+    assert set(states) == {"laptop-02", "lab-vpn-gw"}
+    assert states["lab-vpn-gw"]["changed"] == 0
+    assert _changed_tasks(summary) == [("laptop-02", "Install the admin's SSH public keys")]
+    assert readiness(summary) == {("laptop-02", "vpn"): True}
+    assert "before / after, per role" in result.stdout
+    assert lab.podman("exec", "prov-lab-laptop-02", "test", "-s", ADMIN_KEYS).returncode == 0
+    assert _peers(lab) == peers
+
+
+def test_unknown_host_suggests_names(lab: LabEnv) -> None:
+    result = lab.run("reprovision", "laptop-2")
+    assert result.returncode == 2
+    assert "did you mean" in result.stderr and "laptop-02 (lab)" in result.stderr
+
+
+def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(lab: LabEnv) -> None:
+    before = _peers(lab)
+    old_public = _pubkey(lab, "laptop-01")
+    old_private = lab.podman("exec", "prov-lab-laptop-01", "cat", "/etc/wireguard/wg0.key")
+    assert old_private.returncode == 0 and old_private.stdout.strip()
+    address = next(a for a, k in before.items() if k == old_public)
+
+    result = lab.run("reprovision", "laptop-01", "--rotate-keys")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = lab.summary(result.stdout)
+    assert readiness(summary) == {("laptop-01", "vpn"): True}
+    new_public = _pubkey(lab, "laptop-01")
+    assert new_public and new_public != old_public
+    after = _peers(lab)
+    # the same address, a new key; every other peer exactly as before
+    assert after == {**before, address: new_public}
+    assert old_public not in after.values()
+    # the old key no longer gets a handshake: a tunnel built with it stays silent
+    assert _handshake_with_key(lab, "laptop-01", old_private.stdout.strip(), address) is False
+    # and the laptop's own tunnel (new key) still works afterwards
+    again = lab.run("reprovision", "laptop-01")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert readiness(lab.summary(again.stdout)) == {("laptop-01", "vpn"): True}
+
+
+def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str) -> bool:
+    """Bring up a throwaway tunnel on the laptop with ``private_key``; True if it handshakes."""
+    container = f"prov-lab-{laptop}"
+    gateway_key = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "public-key").stdout.strip()
+    conf = (
+        "[Interface]\n"
+        f"PrivateKey = {private_key}\n"
+        f"Address = {address}/32\n"
+        "[Peer]\n"
+        f"PublicKey = {gateway_key}\n"
+        "Endpoint = 10.89.2.10:51820\n"
+        "AllowedIPs = 10.77.0.1/32\n"
+        "PersistentKeepalive = 1\n"
+    )
+    script = (
+        "set -e; umask 077; cat > /etc/wireguard/wgold.conf; "
+        "systemctl stop wg-quick@wg0; "
+        "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go wg-quick up wgold >/dev/null 2>&1; "
+        "ping -c 3 -W 1 10.77.0.1 >/dev/null 2>&1 || true; sleep 3; "
+        "wg show wgold latest-handshakes"
+    )
+    try:
+        probe = lab.podman("exec", "-i", container, "sh", "-c", script, stdin=conf)
+        assert probe.returncode == 0, probe.stderr
+        stamps = [int(line.split()[1]) for line in probe.stdout.splitlines() if line.strip()]
+        return any(stamp > 0 for stamp in stamps)
+    finally:
+        lab.podman(
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "wg-quick down wgold >/dev/null 2>&1; rm -f /etc/wireguard/wgold.conf; "
+            "systemctl start wg-quick@wg0",
+        )
+
+
+def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(lab: LabEnv) -> None:
+    before = _peers(lab)
+    assert lab.podman("stop", "-t", "2", "prov-lab-laptop-02").returncode == 0
+    try:
+        result = lab.run("reprovision", "laptop-02", "--rotate-keys")
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert "unreachable" in result.stderr
+        summary = lab.summary(result.stdout)
+        states = host_states(summary)
+        assert states["laptop-02"]["state"] == "unreachable"
+        assert states["lab-vpn-gw"]["changed"] == 0
+        assert _peers(lab) == before
+    finally:
+        up = lab.run("lab", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+
+
+def test_third_endpoint_adds_exactly_one_peer_then_decommission_removes_it(lab: LabEnv) -> None:
+    before = _peers(lab)
+    keys = {laptop: _pubkey(lab, laptop) for laptop in ("laptop-01", "laptop-02")}
+    host_vars = {
+        laptop: (lab.inventory_dir / "lab" / "host_vars" / f"{laptop}.yml").read_text()
+        for laptop in keys
+    }
+    up = lab.run("lab", "up", "--laptops", "3")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        result = lab.run("enable", "lab")
+        assert result.returncode == 0, result.stdout + result.stderr
+        summary = lab.summary(result.stdout)
+        changed = {h for h, e in host_states(summary).items() if e["changed"]}
+        assert changed == {"laptop-03", "lab-vpn-gw"}
+        gateway_tasks = {t for h, t in _changed_tasks(summary) if h == "lab-vpn-gw"}
+        assert gateway_tasks <= {
+            "Configure the tunnel and its peers",
+            "Reload the WireGuard tunnel",
+        }
+        assert "Configure the tunnel and its peers" in gateway_tasks
+        after = _peers(lab)
+        added = set(after) - set(before)
+        assert len(added) == 1 and {a: after[a] for a in before} == before
+        assert after[added.pop()] == _pubkey(lab, "laptop-03")
+        assert readiness(summary)[("laptop-03", "vpn")] is True
+        assert {laptop: _pubkey(lab, laptop) for laptop in keys} == keys
+        for laptop, text in host_vars.items():
+            path = lab.inventory_dir / "lab" / "host_vars" / f"{laptop}.yml"
+            assert path.read_text() == text
+
+        third = yaml.safe_load(
+            (lab.inventory_dir / "lab" / "host_vars" / "laptop-03.yml").read_text()
+        )["vpn_client_address"]
+        gone = lab.run("decommission", "laptop-03")
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        assert f"VPN address {third} is free" in gone.stdout
+        assert _peers(lab) == before
+        hosts = (lab.inventory_dir / "lab" / "hosts.yml").read_text()
+        assert "laptop-03" not in hosts
+        assert not (lab.inventory_dir / "lab" / "host_vars" / "laptop-03.yml").exists()
+        history = lab.run("runs", "list", "--comune", "lab")
+        assert re.search(r"decommission", history.stdout), history.stdout
+    finally:
+        down = lab.run("lab", "up", "--laptops", "2")
+        assert down.returncode == 0, down.stdout + down.stderr
