@@ -41,7 +41,11 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+# Each scenario is its own xdist group: with `pytest -n 2 --dist loadgroup` scenarios run beside
+# the lab tests (their containers and networks never overlap).
+@pytest.mark.parametrize(
+    "scenario", [pytest.param(s, marks=pytest.mark.xdist_group(f"molecule-{s}")) for s in SCENARIOS]
+)
 def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
     """Converge, idempotence and verify of the scenario in systemd containers all pass."""
     env = _env()
