@@ -262,3 +262,7 @@ def lab_status(ctx: typer.Context) -> None:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# Registers `inventory import` and `inventory new-comune` on inventory_app (needs the above).
+from provisioner.cli import inventory_cmds  # noqa: E402, F401
