@@ -64,6 +64,10 @@ def _render_import(result: ImportResult) -> None:
                 "; ".join(change.changes),
             )
     console.print(table)
+    if result.not_in_file:
+        console.print(
+            f"[dim]kept, not in the file: {', '.join(result.not_in_file)}[/]", soft_wrap=True
+        )
     counts = (
         f"{len(result.added)} added, {len(result.changed)} changed, "
         f"{len(result.unchanged)} unchanged"

@@ -56,12 +56,21 @@ _KIND_ALIASES: dict[str, str] = {
 }
 
 FIELDS: dict[str, tuple[str, ...]] = {
-    "name": ("nome", "hostname", "host", "host name", "nome host", "name", "nome macchina"),
+    "name": (
+        "nome",
+        "hostname",
+        "host",
+        "host name",
+        "nome host",
+        "name",
+        "nome pc",
+        "nome macchina",
+    ),
     "ip": ("ip", "indirizzo", "indirizzo ip", "ip address", "address", "ip dhcp", "ip o dhcp"),
     "os": ("os", "sistema operativo", "operating system", "so"),
-    "user": ("utente", "user", "assigned user", "utente assegnato", "assegnatario"),
+    "user": ("utente", "user", "assigned user", "utente assegnato", "assegnatario", "dipendente"),
     "office": ("ufficio", "office", "settore"),
-    "kind": ("tipo", "kind", "type", "tipologia", "categoria"),
+    "kind": ("tipo", "kind", "type", "tipologia", "categoria", "tipo dispositivo", "device type"),
 }
 """Field -> accepted header names (Italian and English), compared accent- and case-blind."""
 
@@ -111,6 +120,8 @@ class ImportResult:
     ignored_columns: tuple[str, ...]
     written: tuple[str, ...]
     dry_run: bool
+    not_in_file: tuple[str, ...] = ()
+    """Hosts of the inventory the file does not mention: kept as they are."""
 
 
 def _columns(table: Table) -> tuple[dict[str, int], list[str], list[InventoryProblem]]:
@@ -294,15 +305,29 @@ def import_assets(
         for h in current.values()
         if h.variables.get("ansible_host") is not None
     }
+    in_file = {row.name for row in rows}
+    by_lower = {name.lower(): name for name in current}
     for row in rows:
+        where = f"{table.source}: {table.unit} {row.line}"
         owner = owners.get(row.address or "")
-        if owner is not None and owner != row.name:
+        # An address may move between hosts the file describes both (a swap), not otherwise.
+        if owner is not None and owner != row.name and owner not in in_file:
             problems.append(
                 InventoryProblem(
-                    f"{table.source}: {table.unit} {row.line}",
+                    where,
                     f"IP {row.address} is already the address of host {owner!r} in {comune}",
                     host=row.name,
                     field="ip",
+                )
+            )
+        known = by_lower.get(row.name.lower())
+        if known is not None and known != row.name:
+            problems.append(
+                InventoryProblem(
+                    where,
+                    f"differs only in case from host {known!r} of {comune}; use that name",
+                    host=row.name,
+                    field="name",
                 )
             )
     if problems:
@@ -356,6 +381,7 @@ def import_assets(
         ignored_columns=tuple(ignored),
         written=tuple(written),
         dry_run=dry_run,
+        not_in_file=tuple(sorted(set(current) - in_file)),
     )
 
 

@@ -267,3 +267,35 @@ def test_host_vars_values_are_updated_where_they_live(
     hosts_doc = yaml.safe_load(comune.hosts_file.read_text(encoding="utf-8"))
     inline = hosts_doc["all"]["children"]["office_desktops"]["hosts"]["pc-tributi-01"]
     assert inline["ansible_host"] == "192.168.10.22"  # shadowed, as before: untouched
+
+
+def test_addresses_may_swap_between_hosts_the_file_describes(
+    settings: Settings, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    rows = ["pc-anagrafe-01;192.168.10.22;;;;desktop", "pc-tributi-01;192.168.10.21;;;;desktop"]
+    path = _write(tmp_path, "assets.csv", csv_bytes(rows))
+
+    result = import_assets(settings, path, SLUG, force=True)
+
+    hosts = YamlDirectorySource(settings.inventory_dir).load(SLUG).hosts
+    assert (hosts["pc-anagrafe-01"].ansible_host, hosts["pc-tributi-01"].ansible_host) == (
+        "192.168.10.22",
+        "192.168.10.21",
+    )
+    assert result.not_in_file == ("gw-rd-01", "gw-vpn-01", "laptop-sindaco", "sw-core-01")
+
+
+def test_name_differing_only_in_case_is_a_row_error(
+    settings: Settings, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, "assets.csv", csv_bytes(["PC-Anagrafe-01;192.168.10.21;;;;desktop"]))
+
+    with pytest.raises(AssetListError) as err:
+        import_assets(settings, path, SLUG)
+
+    assert err.value.lines() == [
+        f"{path}: line 2: host PC-Anagrafe-01: ip: IP 192.168.10.21 is already the address of "
+        f"host 'pc-anagrafe-01' in {SLUG}",
+        f"{path}: line 2: host PC-Anagrafe-01: name: differs only in case from host "
+        f"'pc-anagrafe-01' of {SLUG}; use that name",
+    ]
