@@ -107,6 +107,31 @@ class HostChange:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One value the file gives a host that the inventory has otherwise (None: unset)."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+    @property
+    def conflict(self) -> bool:
+        """Filling a value the inventory does not set is no conflict; changing one is."""
+        return self.old is not None
+
+    def _show(self, value: str) -> str:
+        return value if self.field in {"group", "ansible_host"} else repr(value)
+
+    def __str__(self) -> str:
+        old = "unset" if self.old is None else self._show(self.old)
+        if self.new is not None:
+            new = self._show(self.new)
+        else:
+            new = "DHCP (no address)" if self.field == "ansible_host" else "unset"
+        return f"{self.field} {old} -> {new}"
+
+
+@dataclass(frozen=True)
 class ImportResult:
     """What an import did (or would do with ``--dry-run``)."""
 
@@ -247,28 +272,17 @@ def _desired(row: AssetRow) -> dict[str, Any]:
     return {"ansible_host": row.address, **row.variables}
 
 
-def _differences(row: AssetRow, current: CurrentHost) -> list[str]:
-    diffs: list[str] = []
-    top = [g for g in current.groups if g in KIND_GROUPS.values()]
+def _differences(row: AssetRow, current: CurrentHost) -> list[Difference]:
+    diffs: list[Difference] = []
     if row.group not in current.groups:
-        diffs.append(f"group {','.join(top or current.groups)} -> {row.group}")
+        top = [g for g in current.groups if g in KIND_GROUPS.values()]
+        diffs.append(Difference("group", ",".join(top or current.groups), row.group))
     for key, value in _desired(row).items():
-        old = current.variables.get(key)
-        if key == "ansible_host":
-            if old is not None and str(old) != (value or ""):
-                diffs.append(f"{key} {old} -> {value or 'DHCP (no address)'}")
-            elif old is None and value is not None:
-                diffs.append(f"{key} unset -> {value}")
-        elif old is not None and str(old) != value:
-            diffs.append(f"{key} {old!r} -> {value!r}")
-        elif old is None:
-            diffs.append(f"{key} unset -> {value!r}")
+        raw = current.variables.get(key)
+        old = None if raw is None else str(raw)
+        if old != value:
+            diffs.append(Difference(key, old, value))
     return diffs
-
-
-def _is_conflict(diff: str) -> bool:
-    """Filling a variable the inventory does not set is no conflict; changing one is."""
-    return " unset -> " not in diff
 
 
 def import_assets(
@@ -346,8 +360,8 @@ def import_assets(
         if not diffs:
             unchanged.append(HostChange(row.name, row.group, row.line))
             continue
-        changed.append(HostChange(row.name, row.group, row.line, tuple(diffs)))
-        hard = [d for d in diffs if _is_conflict(d)]
+        changed.append(HostChange(row.name, row.group, row.line, tuple(str(d) for d in diffs)))
+        hard = [str(d) for d in diffs if d.conflict]
         if hard:
             where = f"{table.source}: {table.unit} {row.line}: host {row.name}"
             conflicts.append(f"{where}: {'; '.join(hard)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
-from provisioner.config import Settings
+from provisioner.config import Settings, load_settings
 from provisioner.core.importer import import_assets
 from provisioner.core.new_comune import allocate_pool, new_comune
 from provisioner.errors import InputError, InventoryError
@@ -112,3 +112,16 @@ def test_refusals_write_nothing(
 
     assert snapshot(settings.inventory_dir) == before
     assert [p.name for p in settings.inventory_dir.iterdir()] == ["vo"]  # no staging leftovers
+
+
+def test_address_plan_comes_from_config_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('vpn_address_plan = "10.200.0.0/16"\nvpn_pool_prefix = 25\n', "utf-8")
+    assert load_settings(config).vpn_address_plan == Net("10.200.0.0/16")
+    assert load_settings(config).vpn_pool_prefix == 25
+
+    monkeypatch.setenv("PROVISIONER_VPN_ADDRESS_PLAN", "10.300.0.0/16")
+    with pytest.raises(InputError, match="environment PROVISIONER_VPN_ADDRESS_PLAN: "):
+        load_settings(config)
