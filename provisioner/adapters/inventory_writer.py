@@ -84,6 +84,7 @@ class InventoryWriter:
         self._entry_files: dict[str, Path] = {}
         self._parents: dict[str, Any] = {}
         self._explicit_start: set[Path] = set()
+        self._removed_dirs: set[Path] = set()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -105,6 +106,17 @@ class InventoryWriter:
             if candidate.exists():
                 return candidate
         return base / f"{host}.yml"
+
+    def host_vars_files(self, host: str) -> list[Path]:
+        """Existing host_vars of ``host``: ``host_vars/<host>.yml`` and/or ``host_vars/<host>/*``.
+
+        In Ansible's load order (the file, then the directory's files sorted), later wins.
+        """
+        files = [p for p in (self.host_vars_file(host),) if p.is_file()]
+        directory = self.dir / "host_vars" / host
+        if directory.is_dir():
+            files += sorted(p for p in directory.iterdir() if p.is_file())
+        return [p for p in files if p not in self._deleted]
 
     def _doc(self, path: Path, *, default: Any = None) -> Any:
         if path in self._docs:
@@ -163,9 +175,10 @@ class InventoryWriter:
                     if isinstance(hvars, dict):
                         entry.variables.update(hvars)
         for name, entry in found.items():
-            data = self._doc(self.host_vars_file(name))
-            if isinstance(data, dict):
-                entry.variables.update(data)
+            for path in self.host_vars_files(name):
+                data = self._doc(path) if path.suffix in _SUFFIXES else None
+                if isinstance(data, dict):
+                    entry.variables.update(data)
         return found
 
     # --- editing ---------------------------------------------------------------------------
@@ -179,22 +192,26 @@ class InventoryWriter:
         """
         entry = self._find_entry(name, group) or self._add_entry(name, group)
         entry_file = self._entry_files[name]
-        hv_path = self.host_vars_file(name)
-        host_vars = self._doc(hv_path)
-        if not isinstance(host_vars, dict):
-            host_vars = {}
+        host_vars = [
+            (path, doc)
+            for path in self.host_vars_files(name)
+            if path.suffix in _SUFFIXES and isinstance(doc := self._doc(path), dict)
+        ]
         for key, value in variables.items():
+            holders = [(path, doc) for path, doc in host_vars if key in doc]
             if value is None:
-                if key in host_vars:
-                    del host_vars[key]
-                    self._dirty.add(hv_path)
+                for path, doc in holders:
+                    del doc[key]
+                    self._dirty.add(path)
                 if key in entry:
                     del entry[key]
                     self._dirty.add(entry_file)
-            elif key in host_vars:
-                if host_vars[key] != value:
-                    host_vars[key] = value
-                    self._dirty.add(hv_path)
+            elif holders:
+                # The last file that sets it wins in Ansible: update that one.
+                path, doc = holders[-1]
+                if doc[key] != value:
+                    doc[key] = value
+                    self._dirty.add(path)
             elif entry.get(key) != value:
                 entry[key] = value
                 self._dirty.add(entry_file)
@@ -248,9 +265,9 @@ class InventoryWriter:
         """Stage the removal of ``name`` from every group and of its ``host_vars`` file.
 
         Returns:
-            ``{"host", "groups", "files", "host_vars_file", "host_vars"}``: the groups it was
-            in (dotted lineage), the hosts files edited, the host_vars file deleted (or None)
-            and the variables that file held (e.g. ``vpn_client_address`` to free).
+            ``{"host", "groups", "files", "host_vars_files", "host_vars"}``: the groups it was
+            in (dotted lineage), the hosts files edited, the host_vars files deleted and the
+            variables they held (e.g. ``vpn_client_address``, to free).
 
         Raises:
             InputError: no hosts file lists ``name``.
@@ -259,20 +276,22 @@ class InventoryWriter:
         if current is None:
             raise InputError(f"{self.dir}: host {name!r} is in no group of this inventory")
         groups = self.remove_from_groups(name)
-        hv_path = self.host_vars_file(name)
+        hv_files = self.host_vars_files(name)
+        hv_dir = self.dir / "host_vars" / name
+        if hv_dir.is_dir():
+            self._removed_dirs.add(hv_dir)
         host_vars: dict[str, Any] = {}
-        hv_file: str | None = None
-        if hv_path.exists():
-            data = self._doc(hv_path)
-            host_vars = _plain(data) if isinstance(data, dict) else {}
-            hv_file = str(hv_path)
-            self._deleted.add(hv_path)
-            self._docs[hv_path] = None
+        for path in hv_files:
+            data = self._doc(path) if path.suffix in _SUFFIXES else None
+            if isinstance(data, dict):
+                host_vars.update(_plain(data))
+            self._deleted.add(path)
+            self._docs[path] = None
         return {
             "host": name,
             "groups": groups,
             "files": [str(p) for p in current.files],
-            "host_vars_file": hv_file,
+            "host_vars_files": [str(p) for p in hv_files],
             "host_vars": host_vars,
         }
 
@@ -303,6 +322,8 @@ class InventoryWriter:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
+        for directory in self._removed_dirs:
+            shutil.rmtree(other_dir / directory.relative_to(self.dir), ignore_errors=True)
 
     def commit(self) -> list[Path]:
         """Write every pending change atomically (file by file); return the files touched."""
@@ -313,8 +334,13 @@ class InventoryWriter:
             else:
                 atomic_write(path, text)
             touched.append(path)
+        for directory in sorted(self._removed_dirs):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+                touched.append(directory)
         self._dirty.clear()
         self._deleted.clear()
+        self._removed_dirs.clear()
         return touched
 
 

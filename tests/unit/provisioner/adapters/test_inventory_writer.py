@@ -54,7 +54,7 @@ def test_remove_host_from_every_group_and_its_host_vars(hand_written: ComuneFile
         "host": "laptop-sindaco",
         "groups": ["endpoints", "endpoints.endpoints_giunta"],
         "files": [str(hand_written.hosts_file)],
-        "host_vars_file": str(hand_written.dir / "host_vars" / "laptop-sindaco.yml"),
+        "host_vars_files": [str(hand_written.dir / "host_vars" / "laptop-sindaco.yml")],
         "host_vars": {"vpn_client_address": "10.77.0.5"},
     }
     assert not (hand_written.dir / "host_vars" / "laptop-sindaco.yml").exists()
@@ -65,6 +65,41 @@ def test_remove_host_from_every_group_and_its_host_vars(hand_written: ComuneFile
     inventory = YamlDirectorySource(hand_written.root).load(SLUG)
     assert sorted(inventory.hosts) == ["gw-vpn-01", "laptop-giunta", "pc-anagrafe-01"]
     assert not list(hand_written.dir.rglob("*.tmp"))
+
+
+def test_remove_host_with_a_host_vars_directory(hand_written: ComuneFiles) -> None:
+    hv_dir = hand_written.dir / "host_vars" / "pc-anagrafe-01"
+    hv_dir.mkdir()
+    (hv_dir / "vpn.yml").write_text("vpn_client_address: 10.77.0.9\n", encoding="utf-8")
+    (hv_dir / "asset.yml").write_text("asset_user: Lucia Favà\n", encoding="utf-8")
+
+    removed = remove_host(hand_written.dir, "pc-anagrafe-01")
+
+    assert removed["groups"] == ["office_desktops"]
+    assert removed["host_vars_files"] == [str(hv_dir / "asset.yml"), str(hv_dir / "vpn.yml")]
+    assert removed["host_vars"] == {
+        "asset_user": "Lucia Favà",
+        "vpn_client_address": "10.77.0.9",
+    }
+    assert not hv_dir.exists()
+    assert "pc-anagrafe-01" not in YamlDirectorySource(hand_written.root).load(SLUG).hosts
+
+
+def test_set_host_updates_the_host_vars_file_that_wins(hand_written: ComuneFiles) -> None:
+    hv_dir = hand_written.dir / "host_vars" / "pc-anagrafe-01"
+    hv_dir.mkdir()
+    (hv_dir / "10-net.yml").write_text("ansible_host: 192.168.10.31\n", encoding="utf-8")
+    (hv_dir / "20-net.yml").write_text("# override\nansible_host: 192.168.10.32\n", "utf-8")
+    writer = InventoryWriter(hand_written.dir)
+    assert writer.current_hosts()["pc-anagrafe-01"].variables["ansible_host"] == "192.168.10.32"
+
+    writer.set_host("pc-anagrafe-01", "office_desktops", {"ansible_host": "192.168.10.33"})
+
+    assert list(writer.pending()) == [hv_dir / "20-net.yml"]
+    writer.commit()
+    assert (hv_dir / "20-net.yml").read_text("utf-8") == "# override\nansible_host: 192.168.10.33\n"
+    hosts = YamlDirectorySource(hand_written.root).load(SLUG).hosts
+    assert hosts["pc-anagrafe-01"].ansible_host == "192.168.10.33"
 
 
 def test_remove_unknown_host_changes_nothing(hand_written: ComuneFiles) -> None:
