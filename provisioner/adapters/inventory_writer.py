@@ -85,6 +85,7 @@ class InventoryWriter:
         self._parents: dict[str, Any] = {}
         self._explicit_start: set[Path] = set()
         self._removed_dirs: set[Path] = set()
+        self._read_text: dict[Path, str | None] = {}
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class InventoryWriter:
         if path.exists() and path not in self._deleted:
             try:
                 text = path.read_text(encoding="utf-8")
+                self._read_text[path] = text
                 data = self._yaml.load(text)
             except Exception as exc:  # ruamel raises many unrelated types
                 raise InputError(f"{path}: cannot parse YAML: {exc}") from None
@@ -131,6 +133,7 @@ class InventoryWriter:
                 self._explicit_start.add(path)
         else:
             data = default
+            self._read_text[path] = None
             self._explicit_start.add(path)
         self._docs[path] = data
         return data
@@ -326,7 +329,15 @@ class InventoryWriter:
             shutil.rmtree(other_dir / directory.relative_to(self.dir), ignore_errors=True)
 
     def commit(self) -> list[Path]:
-        """Write every pending change atomically (file by file); return the files touched."""
+        """Write every pending change atomically (file by file); return the files touched.
+
+        Raises:
+            InputError: a file changed on disk since this writer read it (nothing written).
+        """
+        for path, text in self._read_text.items():
+            now = path.read_text(encoding="utf-8") if path.is_file() else None
+            if now != text:
+                raise InputError(f"{path}: changed on disk meanwhile; nothing written, re-run")
         touched: list[Path] = []
         for path, text in self.pending().items():
             if text is None:

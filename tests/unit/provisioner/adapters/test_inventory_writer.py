@@ -102,6 +102,17 @@ def test_set_host_updates_the_host_vars_file_that_wins(hand_written: ComuneFiles
     assert hosts["pc-anagrafe-01"].ansible_host == "192.168.10.33"
 
 
+def test_commit_refuses_files_changed_since_read(hand_written: ComuneFiles) -> None:
+    writer = InventoryWriter(hand_written.dir)
+    writer.set_host("laptop-nuovo", "endpoints", {})
+    hand_written.hosts_file.write_text(HOSTS + "# edited by hand meanwhile\n", "utf-8")
+
+    with pytest.raises(InputError, match=r"hosts\.yml: changed on disk meanwhile; nothing written"):
+        writer.commit()
+
+    assert hand_written.hosts_file.read_text("utf-8").endswith("meanwhile\n")
+
+
 def test_remove_unknown_host_changes_nothing(hand_written: ComuneFiles) -> None:
     before = hand_written.hosts_file.read_bytes()
 
