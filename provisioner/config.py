@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -43,6 +44,17 @@ class Settings(BaseModel):
     config_dir: Path = Field(default_factory=default_config_dir)
     keep_runs: int = Field(default=20, ge=1)
     vault_password_file: Path | None = None
+    vpn_address_plan: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.77.0.0/16"),
+        description="provider's block that every comune's VPN pool is carved from",
+    )
+    vpn_pool_prefix: int = Field(default=24, ge=8, le=30, description="size of one comune's pool")
+    provider_domain: str = Field(
+        default="comuni.example.it", description="default DNS zone for new comuni's endpoints"
+    )
+    istat_file: Path | None = Field(
+        default=None, description="ISTAT 'Elenco comuni italiani' CSV for new-comune"
+    )
 
     @property
     def ansible_cfg(self) -> Path:
@@ -70,6 +82,10 @@ _ENV_KEYS = {
     "keep_runs": "KEEP_RUNS",
     "vault_password_file": "VAULT_PASSWORD_FILE",
     "content_dir": "CONTENT_DIR",
+    "vpn_address_plan": "VPN_ADDRESS_PLAN",
+    "vpn_pool_prefix": "VPN_POOL_PREFIX",
+    "provider_domain": "PROVIDER_DOMAIN",
+    "istat_file": "ISTAT_FILE",
 }
 
 

@@ -71,6 +71,22 @@ class InventoryError(InputError):
         return [str(p) for p in self.problems]
 
 
+class AssetListError(InventoryError):
+    """Rows of an asset list are invalid; every problem names file and line, host and field."""
+
+
+class ConflictError(InputError):
+    """Imported data disagrees with the inventory; nothing is written unless forced."""
+
+    def __init__(self, headline: str, conflicts: list[str]) -> None:
+        self.conflicts = conflicts
+        super().__init__(headline)
+
+    def lines(self) -> list[str]:
+        """The headline, then one line per conflict."""
+        return [str(self), *self.conflicts]
+
+
 class BusyError(ProvisionerError):
     """Another run holds the comune's lock."""
 

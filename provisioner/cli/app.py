@@ -274,7 +274,9 @@ def main() -> None:
     app()
 
 
-# Command groups in their own modules register themselves on `app` when imported.
-from provisioner.cli import helpdesk as _helpdesk  # noqa: E402
+# Command groups in their own modules register themselves on `app` / `inventory_app` when
+# imported (they need the definitions above): reprovision/decommission; inventory import and
+# new-comune.
+from provisioner.cli import helpdesk, inventory_cmds  # noqa: E402
 
-__all__ = ["_helpdesk", "app", "main"]
+__all__ = ["app", "helpdesk", "inventory_cmds", "main"]

@@ -10,6 +10,7 @@ import yaml
 
 from provisioner.config import Settings
 from provisioner.core.helpdesk import decommission, locate, reprovision
+from provisioner.core.runs import history
 from provisioner.errors import ExitCode, InputError
 from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, on_unreachable, stats
 
@@ -149,3 +150,42 @@ def test_the_terminator_cannot_be_decommissioned(
     with pytest.raises(InputError, match="VPN terminator"):
         decommission(settings, "gw-vpn-01")
     assert fake_ansible.calls == []
+
+
+def test_decommission_removes_the_peer_then_the_host_and_keeps_history(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    comune.dir.joinpath("host_vars").mkdir()
+    host_vars = comune.dir / "host_vars" / "laptop-sindaco.yml"
+    host_vars.write_text("vpn_client_address: 10.77.0.5\n", encoding="utf-8")
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5, "changed": 1}})]
+
+    result = decommission(settings, "laptop-sindaco")
+
+    assert result.exit_code == ExitCode.OK
+    assert result.address == "10.77.0.5"
+    assert result.removed["groups"] == ["endpoints"]
+    assert "laptop-sindaco" not in comune.hosts_file.read_text()
+    assert not host_vars.exists()
+    retired = history(settings).retired(SLUG)
+    assert [(r.host, r.vpn_address, r.run_id) for r in retired] == [
+        ("laptop-sindaco", "10.77.0.5", result.report.run_id if result.report else None)
+    ]
+    # the host index no longer finds it
+    with pytest.raises(InputError, match="is in no comune"):
+        locate(settings, "laptop-sindaco")
+
+
+def test_decommission_check_writes_nothing(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    comune.dir.joinpath("host_vars").mkdir()
+    (comune.dir / "host_vars" / "laptop-sindaco.yml").write_text("vpn_client_address: 10.77.0.5\n")
+    before = comune.hosts_file.read_text()
+
+    result = decommission(settings, "laptop-sindaco", check=True)
+
+    assert fake_ansible.kwargs["cmdline"] == "--check --diff"
+    assert result.removed == {}
+    assert comune.hosts_file.read_text() == before
+    assert history(settings).retired() == []
