@@ -74,7 +74,7 @@ rollback:
   returned: failure
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - after the docs, as in every module
 
 try:
     from provisioner.gear import PLATFORMS

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fakenos import FakeNOS
-from fakenos.core.nos import Nos
-from fakenos.plugins.servers import ssh_server_paramiko
-from fakenos.plugins.shell.cmd_shell import CMDShell
+from fakenos import FakeNOS  # type: ignore[import-untyped]
+from fakenos.core.nos import Nos  # type: ignore[import-untyped]
+from fakenos.plugins.servers import ssh_server_paramiko  # type: ignore[import-untyped]
+from fakenos.plugins.shell.cmd_shell import CMDShell  # type: ignore[import-untyped]
 
 from provisioner.fakegear.devices import DEVICE_CLASSES, FakeDevice, Session
 
@@ -127,7 +127,7 @@ class GearLab:
 
     def start(self) -> None:
         """Listen on every device's port."""
-        ssh_server_paramiko.channel_to_shell_tap = _channel_to_shell_tap  # type: ignore[assignment]
+        ssh_server_paramiko.channel_to_shell_tap = _channel_to_shell_tap
         self.net.start()  # binds every port before returning
 
     def stop(self) -> None:

@@ -8,9 +8,13 @@ import shlex
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from provisioner.gear import routeros as ros
+
+CONFIGS = Path(__file__).parent / "configs"
+"""Starting configurations of the simulated devices (realistic, small)."""
 
 
 @dataclass
@@ -28,7 +32,7 @@ class FakeDevice(ABC):
     device_type: str = ""
     username_suffix: str = ""
 
-    def __init__(self, hostname: str) -> None:
+    def __init__(self, hostname: str, config: str | None = None) -> None:
         self.hostname = hostname
         self.lock = threading.Lock()
         self.rejected: set[str] = set()
@@ -57,6 +61,10 @@ class FakeDevice(ABC):
     @abstractmethod
     def config(self) -> str:
         """The running configuration as the device prints it."""
+
+
+def _config_file(name: str) -> str:
+    return (CONFIGS / name).read_text(encoding="utf-8")
 
 
 def _valid_ip(text: str) -> bool:
@@ -243,7 +251,9 @@ class IosDevice(FakeDevice):
         if not match:
             return self._invalid(session)
         if not (
-            _valid_ip(match["local"]) and _valid_port(match["lport"]) and _valid_port(match["gport"])
+            _valid_ip(match["local"])
+            and _valid_port(match["lport"])
+            and _valid_port(match["gport"])
         ):
             return self._invalid(session)
         if self._find(f"interface {match['intf']}") is None:
@@ -259,10 +269,10 @@ class IosDevice(FakeDevice):
             return ""
         for block in self.blocks:
             other = _IOS_NAT.match(block.header)
-            if (
-                other
-                and (other["proto"], other["intf"], other["gport"])
-                == (match["proto"], match["intf"], match["gport"])
+            if other and (other["proto"], other["intf"], other["gport"]) == (
+                match["proto"],
+                match["intf"],
+                match["gport"],
             ):
                 return f"% similar static entry ({other['local']}) already exists"
         self._insert(_IosBlock(canonical))
@@ -322,24 +332,7 @@ def _rank(header: str) -> int:
 
 def default_ios_config(hostname: str) -> str:
     """A small but realistic branch router configuration."""
-    return f"""version 15.9
-hostname {hostname}
-username admin privilege 15 secret 9 $9$fakeHashNotASecret
-interface GigabitEthernet0/0
- description WAN
- ip address 203.0.113.2 255.255.255.248
- ip nat outside
-interface GigabitEthernet0/1
- description LAN
- ip address 10.89.1.1 255.255.255.0
- ip nat inside
-ip nat inside source list NAT-LAN interface GigabitEthernet0/0 overload
-ip route 0.0.0.0 0.0.0.0 203.0.113.1
-ip access-list extended NAT-LAN
- permit ip 10.89.1.0 0.0.0.255 any
-line vty 0 4
- transport input ssh
-"""
+    return _config_file("cisco_ios.cfg").replace("{hostname}", hostname)
 
 
 # --------------------------------------------------------------------------- FortiOS
@@ -577,38 +570,7 @@ def _forti_value_ok(kind: str, value: str) -> bool:
 
 def default_forti_config() -> str:
     """A small FortiGate configuration: two ports and the usual policy."""
-    return """config system interface
-    edit "wan1"
-        set ip 203.0.113.3 255.255.255.248
-        set allowaccess ping https ssh
-        set type physical
-        set role wan
-    next
-    edit "internal"
-        set ip 10.89.1.1 255.255.255.0
-        set allowaccess ping https ssh
-        set type physical
-        set role lan
-    next
-end
-config firewall address
-    edit "all"
-    next
-end
-config firewall policy
-    edit 1
-        set name "lan-to-wan"
-        set srcintf "internal"
-        set dstintf "wan1"
-        set action accept
-        set srcaddr "all"
-        set dstaddr "all"
-        set schedule "always"
-        set service "ALL"
-        set nat enable
-    next
-end
-"""
+    return _config_file("fortinet.conf")
 
 
 # --------------------------------------------------------------------------- RouterOS
@@ -716,7 +678,7 @@ class RouterOsDevice(FakeDevice):
             return f"  name: {self.hostname}"
         match = _ROS_CMD.match(line)
         if not match or match["path"] not in _ROS_SCHEMA:
-            word = line.split()[0]
+            word = line.split(maxsplit=1)[0]
             return f"bad command name {word.strip('/').split('/')[-1]} (line 1 column 2)"
         path, verb, rest = match["path"], match["verb"], match["rest"] or ""
         items = self.items[path]
@@ -787,12 +749,7 @@ class RouterOsDevice(FakeDevice):
 
 def default_ros_config() -> str:
     """RouterOS defconf-like configuration of a small office router."""
-    return """/ip address add address=203.0.113.4/29 interface=ether1
-/ip address add address=10.89.1.1/24 interface=ether2
-/ip firewall filter add action=accept chain=input comment="defconf: accept established,related,untracked" connection-state=established,related,untracked
-/ip firewall filter add action=drop chain=input comment="defconf: drop all not coming from LAN" in-interface=ether1
-/ip firewall nat add action=masquerade chain=srcnat comment="defconf: masquerade" out-interface=ether1
-"""
+    return _config_file("mikrotik_routeros.rsc")
 
 
 DEVICE_CLASSES: dict[str, type[FakeDevice]] = {

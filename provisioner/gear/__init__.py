@@ -66,7 +66,10 @@ PLATFORMS: dict[str, GearPlatform] = {
         # FortiOS offers the fixed groups too, so these two are never needed.
         connect_options={
             "disabled_algorithms": {
-                "kex": ["diffie-hellman-group-exchange-sha1", "diffie-hellman-group-exchange-sha256"]
+                "kex": [
+                    "diffie-hellman-group-exchange-sha1",
+                    "diffie-hellman-group-exchange-sha256",
+                ]
             }
         },
     ),
@@ -93,7 +96,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - device configuration, not HTML
+        autoescape=False,
     )
     env.filters["ros"] = lambda value: routeros.quote(str(value))
     return env
@@ -119,7 +122,9 @@ def render_intended(device_type: str, intent: Mapping[str, Any]) -> str:
     return "".join(f"{line}\n" for line in text.splitlines() if line.strip())
 
 
-def rollback(device_type: str, now: str, before: str, planned: tuple[str, ...], tag: str) -> tuple[str, ...]:
+def rollback(
+    device_type: str, now: str, before: str, planned: tuple[str, ...], tag: str
+) -> tuple[str, ...]:
     """Commands that undo a push cut short by a rejected line."""
     platform = PLATFORMS[device_type]
     if platform.rollback is not None:

@@ -35,9 +35,7 @@ def parse(text: str) -> Tables:
 
 def _managed(section: str, key: str, lines: list[str], tag: str) -> bool:
     if section == "firewall policy":
-        return any(
-            (m := _NAME.match(line)) and m["name"].startswith(f"{tag}-") for line in lines
-        )
+        return any((m := _NAME.match(line)) and m["name"].startswith(f"{tag}-") for line in lines)
     return key.strip('"').startswith(f"{tag}-")
 
 
@@ -46,9 +44,7 @@ def scoped(text: str, tag: str) -> str:
     tables = parse(text)
     out: list[str] = []
     for section in SECTIONS:
-        entries = {
-            k: v for k, v in tables.get(section, {}).items() if _managed(section, k, v, tag)
-        }
+        entries = {k: v for k, v in tables.get(section, {}).items() if _managed(section, k, v, tag)}
         if not entries:
             continue
         out.append(f"config {section}")

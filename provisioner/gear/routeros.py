@@ -108,7 +108,7 @@ def remediate(running: str, intended: str, tag: str) -> list[str]:
     removes: list[tuple[str, str]] = []
     adds: list[Item] = []
     sets: list[tuple[Item, dict[str, str]]] = []
-    for key, item in have.items():
+    for key in have:
         if key not in want:
             removes.append(key)
     for key, item in want.items():

@@ -1,4 +1,4 @@
-"""One device, one netmiko session: read, compare, push only the remediation, roll back on rejection."""
+"""One device, one netmiko session: read, compare, push the remediation, roll back on rejection."""
 
 from __future__ import annotations
 

@@ -93,7 +93,9 @@ def write_inventory(site: Site, ports: dict[str, int], extra: dict[str, dict[str
         name: {"vpn_client_address": address, "vpn_client_public_key": key}
         for name, (address, key) in KEYS.items()
     }
-    hosts = {"all": {"children": {"netgear": {"hosts": netgear}, "endpoints": {"hosts": endpoints}}}}
+    hosts = {
+        "all": {"children": {"netgear": {"hosts": netgear}, "endpoints": {"hosts": endpoints}}}
+    }
     inv = site.inventory
     (inv / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts), encoding="utf-8")
@@ -124,7 +126,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     ports = {name: free_port() for name in DEVICES}
     passwords = {name: "pw-" + secrets.token_urlsafe(12) for name in DEVICES}
     specs = [
-        DeviceSpec(name, DEVICES[name][0], ports[name], "admin", passwords[name]) for name in DEVICES
+        DeviceSpec(name, DEVICES[name][0], ports[name], "admin", passwords[name])
+        for name in DEVICES
     ]
     with running_gear(specs) as lab:
         gear_site = Site(lab, tmp_path, "vault-" + secrets.token_urlsafe(12), passwords)

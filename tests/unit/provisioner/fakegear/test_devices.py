@@ -1,4 +1,4 @@
-"""The simulated devices' CLI: config lines change state, show/export reflect it, errors are the vendor's."""
+"""Simulated devices' CLI: lines change state, show/export reflect it, errors are the vendor's."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def test_ios_config_mode_changes_running_config_and_write_memory_saves() -> None
     )
     assert out[1:] == ["", "", "", "", ""]
     running = ios.config()
-    assert "ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 extendable\n" in running
+    assert (
+        "ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 "
+        "extendable\n" in running
+    )
     assert "ip access-list extended PROVISIONER-EDGE-IN\n permit udp any any eq 51820\n" in running
     assert ios.startup == before
     assert run(ios, "write memory") == ["Building configuration...\n[OK]"]
@@ -36,7 +39,12 @@ def test_ios_config_mode_changes_running_config_and_write_memory_saves() -> None
 def test_ios_invalid_line_gives_the_real_message_and_changes_nothing() -> None:
     ios = IosDevice("edge")
     before = ios.config()
-    out = run(ios, "configure terminal", "ip nat inside source static udp 10.89.1.300 1 interface GigabitEthernet0/0 1", "bogus command")
+    out = run(
+        ios,
+        "configure terminal",
+        "ip nat inside source static udp 10.89.1.300 1 interface GigabitEthernet0/0 1",
+        "bogus command",
+    )
     assert out[1].endswith("^\n% Invalid input detected at '^' marker.")
     assert out[2].endswith("% Invalid input detected at '^' marker.")
     assert ios.config() == before
@@ -45,12 +53,20 @@ def test_ios_invalid_line_gives_the_real_message_and_changes_nothing() -> None:
 def test_ios_acl_sequence_numbers_and_resequence() -> None:
     ios = IosDevice("edge")
     session = Session()
-    for line in ["configure terminal", "ip access-list extended A", "permit tcp any any eq 1", "permit tcp any any eq 2"]:
+    for line in [
+        "configure terminal",
+        "ip access-list extended A",
+        "permit tcp any any eq 1",
+        "permit tcp any any eq 2",
+    ]:
         ios.handle(session, line)
     assert ios.handle(session, "no 10") == ""
     assert ios.handle(session, "no 10") == "% Entry not found"
     assert ios.handle(session, "5 permit tcp any any eq 3") == ""
-    assert "ip access-list extended A\n permit tcp any any eq 3\n permit tcp any any eq 2\n" in ios.config()
+    assert (
+        "ip access-list extended A\n permit tcp any any eq 3\n permit tcp any any eq 2\n"
+        in ios.config()
+    )
     assert ios.handle(session, "ip access-list resequence A 10 10") == ""
     assert ios.prompt(session) == "edge(config)#"  # a global command leaves the ACL mode
     assert ios.handle(session, "ip access-list extended A") == ""
@@ -61,7 +77,9 @@ def test_ios_acl_sequence_numbers_and_resequence() -> None:
 def test_ios_rejects_a_chosen_line() -> None:
     ios = IosDevice("edge")
     ios.reject("ip access-list extended X")
-    assert run(ios, "configure terminal", "ip access-list extended X")[1].endswith("% Invalid input detected at '^' marker.")
+    assert run(ios, "configure terminal", "ip access-list extended X")[1].endswith(
+        "% Invalid input detected at '^' marker."
+    )
     assert "access-list extended X" not in ios.config()
 
 
@@ -91,8 +109,17 @@ def test_fortios_tables_edit_set_delete_and_errors() -> None:
 
 def test_fortios_object_in_use_cannot_be_deleted() -> None:
     fgt = FortiDevice("fgt")
-    run(fgt, "config firewall vip", 'edit "v"', "set extip 1.2.3.4", "end",
-        "config firewall policy", "edit 9000", 'set dstaddr "v"', "end")
+    run(
+        fgt,
+        "config firewall vip",
+        'edit "v"',
+        "set extip 1.2.3.4",
+        "end",
+        "config firewall policy",
+        "edit 9000",
+        'set dstaddr "v"',
+        "end",
+    )
     assert run(fgt, "config firewall vip", 'delete "v"')[1] == (
         "entry is used\nCommand fail. Return code -23"
     )
@@ -103,8 +130,10 @@ def test_routeros_add_set_remove_by_comment_and_export() -> None:
     out = run(
         ros,
         "/interface wireguard add comment=provisioner:wireguard listen-port=51820 name=wg-p",
-        f'/interface wireguard peers add allowed-address=10.77.0.2/32 comment=provisioner:peer:a interface=wg-p public-key="{KEY}"',
-        '/interface wireguard peers set [find where comment="provisioner:peer:a"] allowed-address=10.77.0.3/32',
+        "/interface wireguard peers add allowed-address=10.77.0.2/32 "
+        f'comment=provisioner:peer:a interface=wg-p public-key="{KEY}"',
+        '/interface wireguard peers set [find where comment="provisioner:peer:a"] '
+        "allowed-address=10.77.0.3/32",
     )
     assert out == ["", "", ""]
     export = ros.config()
@@ -113,7 +142,9 @@ def test_routeros_add_set_remove_by_comment_and_export() -> None:
         "/interface wireguard peers add allowed-address=10.77.0.3/32 comment=provisioner:peer:a "
         f'interface=wg-p public-key="{KEY}"\n'
     ) in export
-    assert run(ros, '/interface wireguard peers remove [find where comment="provisioner:peer:a"]') == [""]
+    assert run(
+        ros, '/interface wireguard peers remove [find where comment="provisioner:peer:a"]'
+    ) == [""]
     assert "peers add" not in ros.config()
 
 

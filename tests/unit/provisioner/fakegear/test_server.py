@@ -11,13 +11,14 @@ from netmiko.exceptions import NetmikoAuthenticationException
 from provisioner.fakegear import DeviceSpec, GearLab, free_port, running_gear
 from provisioner.gear import PLATFORMS
 
+WG = "/interface wireguard add comment=provisioner:wireguard listen-port=51820 name=wg-p"
 PUSH = {
-    "mikrotik_routeros": "/interface wireguard add comment=provisioner:wireguard listen-port=51820 name=wg-p",
+    "mikrotik_routeros": WG,
     "cisco_ios": "ip access-list extended PROVISIONER-EDGE-IN",
     "fortinet": "config firewall vip",
 }
 SEEN = {
-    "mikrotik_routeros": "/interface wireguard add comment=provisioner:wireguard listen-port=51820 name=wg-p\n",
+    "mikrotik_routeros": WG + "\n",
     "cisco_ios": "ip access-list extended PROVISIONER-EDGE-IN\n",
     "fortinet": "config firewall vip\nend\n",
 }

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from provisioner.gear import remediate
 from provisioner.gear.ios import scoped
 
-RUNNING = """Building configuration...
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNNING = (FIXTURES / "ios_running.cfg").read_text(encoding="utf-8")
 
-Current configuration : 1430 bytes
-!
-version 15.9
-service timestamps debug datetime msec
-!
-hostname comune-edge
-!
-interface GigabitEthernet0/0
- description WAN - fibra
- ip address 203.0.113.2 255.255.255.248
- ip nat outside
-!
-interface GigabitEthernet0/1
- description LAN uffici
- ip address 10.89.1.1 255.255.255.0
- ip nat inside
-!
-ip nat inside source list NAT-LAN interface GigabitEthernet0/0 overload
-ip nat inside source static tcp 10.89.1.20 80 interface GigabitEthernet0/0 8080 extendable
-ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 extendable
-ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 extendable
-!
-ip access-list extended NAT-LAN
- permit ip 10.89.1.0 0.0.0.255 any
-ip access-list extended PROVISIONER-EDGE-IN
- permit udp any any eq 51820
- permit tcp any any eq 3389
-!
-line vty 0 4
- transport input ssh
-!
-end
-"""
-
-INTENDED = """ip nat inside source static tcp 10.89.1.11 3389 interface GigabitEthernet0/0 443 extendable
-ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 extendable
-ip access-list extended PROVISIONER-EDGE-IN
- permit tcp any any eq 443
- permit udp any any eq 51820
-"""
+INTENDED = (FIXTURES / "ios_intended.cfg").read_text(encoding="utf-8")
 
 
 def test_scope_is_the_acl_and_the_nat_of_the_ports_it_names() -> None:
@@ -80,7 +44,9 @@ def test_remediation_unpublishes_old_port_publishes_new_and_leaves_the_rest() ->
 
 
 def test_first_run_creates_acl_before_nat() -> None:
-    plan = remediate("cisco_ios", RUNNING.replace("PROVISIONER-EDGE-IN", "OTHER"), INTENDED, "provisioner")
+    plan = remediate(
+        "cisco_ios", RUNNING.replace("PROVISIONER-EDGE-IN", "OTHER"), INTENDED, "provisioner"
+    )
     assert plan.commands[0] == "ip access-list extended PROVISIONER-EDGE-IN"
     assert plan.commands[-1].startswith("ip nat inside source static tcp 10.89.1.11 3389")
     # The udp/51820 NAT line already exists (published by hand): it is adopted, not re-sent.
@@ -88,9 +54,10 @@ def test_first_run_creates_acl_before_nat() -> None:
 
 
 def test_converged_device_needs_nothing() -> None:
+    nat = "ip nat inside source static tcp"
     converged = RUNNING.replace(
-        "ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 extendable",
-        "ip nat inside source static tcp 10.89.1.11 3389 interface GigabitEthernet0/0 443 extendable",
+        f"{nat} 10.89.1.12 3389 interface GigabitEthernet0/0 3389 extendable",
+        f"{nat} 10.89.1.11 3389 interface GigabitEthernet0/0 443 extendable",
     ).replace(
         " permit udp any any eq 51820\n permit tcp any any eq 3389\n",
         " permit tcp any any eq 443\n permit udp any any eq 51820\n",

@@ -26,12 +26,15 @@ def intent(**overrides: Any) -> dict[str, Any]:
             "pool": "10.77.0.0/24",
             "peers": [{"name": "laptop-01", "public_key": KEY, "address": "10.77.0.2"}],
         },
-        "services": [
-            {"name": "intranet", "address": "10.89.1.30/32", "port": 80, "proto": "tcp"}
-        ],
+        "services": [{"name": "intranet", "address": "10.89.1.30/32", "port": 80, "proto": "tcp"}],
         "forwards": [
-            {"name": "wireguard", "proto": "udp", "port": 51820, "to_address": "10.89.1.10",
-             "to_port": 51820},
+            {
+                "name": "wireguard",
+                "proto": "udp",
+                "port": 51820,
+                "to_address": "10.89.1.10",
+                "to_port": 51820,
+            },
         ],
     }
     base.update(overrides)
