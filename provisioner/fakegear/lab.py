@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -125,6 +126,30 @@ class GearServer:
         os.kill(pid, signal.SIGTERM)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def start_lab_gear(
+    state_dir: Path, inventory_dir: Path, port_base: int, vault_password: str
+) -> dict[str, dict[str, Any]]:
+    """Start one simulated device per vendor for the lab; return their ``netgear`` hosts.
+
+    The devices' password is kept in the lab's ``group_vars/netgear/vault.yml`` (generated
+    once); the devices listen on ``port_base + 41..43`` of 127.0.0.1.
+    """
+    ports = {h.name: port_base + 41 + i for i, h in enumerate(LAB_GEAR)}
+    path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
+    password: str | None = None
+    if path.exists():
+        plain = vault.decrypt(path.read_text(encoding="utf-8"), vault_password)
+        if plain is not None:
+            password = (yaml.safe_load(plain) or {}).get(PASSWORD_VAR)
+    server = GearServer(state_dir)
+    if password is None:
+        password = secrets.token_urlsafe(18)
+        server.stop()  # running with a password nobody knows any more
+        write_netgear_vault(inventory_dir, password, vault_password)
+    server.start(ports, password)
+    return {h.name: host_vars(h, ports[h.name]) for h in LAB_GEAR}
 
 
 def _serve(spec_json: str) -> None:

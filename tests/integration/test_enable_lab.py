@@ -12,7 +12,17 @@ from tests.integration.conftest import LabEnv, host_states, readiness
 
 pytestmark = pytest.mark.lab
 
-LAB_HOSTS = {"lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"}
+LAB_HOSTS = {
+    "lab-vpn-gw",
+    "lab-rd-gw",
+    "lab-desk-01",
+    "laptop-01",
+    "laptop-02",
+    # simulated network devices (provisioner.fakegear), started by `lab up`
+    "lab-mikrotik",
+    "lab-ios",
+    "lab-fortigate",
+}
 ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
 
 
