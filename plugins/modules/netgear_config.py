@@ -77,7 +77,6 @@ rollback:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - after the docs, as in every module
 
 try:
-    from provisioner.gear import PLATFORMS
     from provisioner.gear.session import GearError, Login, converge
 except ImportError as exc:  # the interpreter is not provisioner's
     IMPORT_ERROR: ImportError | None = exc
@@ -110,7 +109,6 @@ def main() -> None:
             f"(set ansible_python_interpreter to ansible_playbook_python): {IMPORT_ERROR}"
         )
     params = module.params
-    assert params["device_type"] in PLATFORMS
     login = Login(
         device_type=params["device_type"],
         host=params["host"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -146,4 +147,6 @@ def converge(login: Login, intent: Mapping[str, Any], tag: str, *, check: bool) 
     except (OSError, EOFError) as exc:
         raise GearError(f"{login.host}:{login.port}: connection lost: {exc}") from None
     finally:
-        conn.disconnect()
+        # A session already gone has nothing left to close.
+        with contextlib.suppress(OSError, EOFError):
+            conn.disconnect()
