@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from provisioner.adapters import vault
+from provisioner.errors import ControllerError
 from provisioner.fakegear import DeviceSpec, running_gear
 
 
@@ -97,6 +98,7 @@ class GearServer:
         spec = [
             {"name": h.name, "device_type": h.device_type, "port": ports[h.name]} for h in LAB_GEAR
         ]
+        seen = self._listening()
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "provisioner.fakegear.lab", json.dumps(spec)],
@@ -111,12 +113,19 @@ class GearServer:
         self.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if self.log_file.read_text(encoding="utf-8", errors="replace").count("listening"):
+            if self._listening() > seen:
                 return True
             if proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"simulated network devices did not start, see {self.log_file}")
+        raise ControllerError(f"simulated network devices did not start, see {self.log_file}")
+
+    def _listening(self) -> int:
+        """How many times a server wrote its ready line to the log."""
+        try:
+            return self.log_file.read_text(encoding="utf-8", errors="replace").count("listening:")
+        except OSError:
+            return 0
 
     def stop(self) -> bool:
         """Stop the devices; True if they were running."""
