@@ -11,7 +11,13 @@ import yaml
 from pydantic import ValidationError
 
 from provisioner.errors import InputError, InventoryError, InventoryProblem
-from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
+from provisioner.models.inventory import (
+    GROUPS,
+    ComuneSettings,
+    Host,
+    Inventory,
+    netgear_problems,
+)
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 _HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"}
@@ -331,6 +337,9 @@ class _Reader:
             origin: dict[str, str] = entry.pop("origin", {})
             try:
                 hosts[name] = Host(**{**entry, "groups": tuple(entry["groups"]), "origins": origin})
+                for key, message in netgear_problems(hosts[name]):
+                    path = self.directory.parent.parent / entry["source"]
+                    self.problem(path, message, field=key, host=name)
             except ValidationError as exc:
                 for err in exc.errors():
                     key = str(err["loc"][0]) if err["loc"] else ""

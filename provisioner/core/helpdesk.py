@@ -75,6 +75,15 @@ def _terminator(inventory: Inventory) -> str | None:
     return None
 
 
+def _peer_hosts(inventory: Inventory) -> list[str]:
+    """Every host holding the endpoints' peers: the terminator and gear acting as concentrator."""
+    hosts = [name] if (name := _terminator(inventory)) else []
+    for host in inventory.group("netgear"):
+        if host.variables.get("netgear_role") == "vpn_concentrator" and host.name not in hosts:
+            hosts.append(host.name)
+    return hosts
+
+
 def reprovision(
     settings: Settings,
     name: str,
@@ -112,9 +121,10 @@ def reprovision(
     limit = [name]
     extravars: dict[str, object] = {}
     terminator = _terminator(inventory) if is_endpoint else None
-    if terminator is not None and terminator != name:
-        limit.append(terminator)
-        extravars["provisioner_peer_only"] = terminator
+    peer_hosts = [h for h in _peer_hosts(inventory) if h != name] if is_endpoint else []
+    if peer_hosts:
+        limit.extend(peer_hosts)
+        extravars["provisioner_peer_only"] = peer_hosts
     if rotate_keys:
         extravars["provisioner_rotate_keys"] = True
 
@@ -200,16 +210,20 @@ def decommission(
         )
     address = str(host.vpn_client_address) if host.vpn_client_address is not None else None
     report: RunReport | None = None
-    if "endpoints" in host.groups and address is not None and terminator is not None:
+    peer_hosts = _peer_hosts(inventory)
+    if "endpoints" in host.groups and address is not None and peer_hosts:
         request = PlaybookRequest(
             use_case="decommission",
             comune=inventory.comune,
             playbook=PLAYBOOK,
             inventory=settings.comune_dir(inventory.comune),
-            limit=terminator,
+            limit=",".join(peer_hosts),
             check=check,
             diff=check,
-            extravars={"provisioner_peer_only": terminator, "provisioner_retired": [name]},
+            extravars={
+                "provisioner_peer_only": peer_hosts,
+                "provisioner_retired": [name],
+            },
         )
         report = run_playbook(
             settings, request, inventory, on_event=on_event, cancel=cancel, runner=runner

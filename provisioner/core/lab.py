@@ -15,6 +15,7 @@ from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, 
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
 from provisioner.errors import ControllerError, InputError
+from provisioner.fakegear.lab import GearServer, start_lab_gear
 
 IMAGE = "localhost/provisioner-lab:trixie"
 COMUNE = "lab"
@@ -198,6 +199,7 @@ class Lab:
 
     def down(self) -> list[str]:
         """Remove the lab containers and networks (the image stays)."""
+        GearServer(self.dir).stop()
         names = self.podman.labelled()
         for name in names:
             self.podman.remove(name)
@@ -254,9 +256,6 @@ class Lab:
             hosts[host.name] = {"ansible_host": "127.0.0.1", "ansible_port": self.port(host)}
         hosts_doc = {"all": {"children": groups}}
         self.inventory_dir.mkdir(parents=True, exist_ok=True)
-        _write(
-            self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False)
-        )
         all_dir = self.inventory_dir / "group_vars" / "all"
         all_dir.mkdir(parents=True, exist_ok=True)
         connection = {
@@ -272,6 +271,15 @@ class Lab:
             all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False)
         )
         self._write_vault(all_dir / "vault.yml")
+        # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
+        groups["netgear"] = {
+            "hosts": start_lab_gear(
+                self.dir, self.inventory_dir, self.port_base, vault_password(self.settings) or ""
+            )
+        }
+        _write(
+            self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False)
+        )
 
     def _write_vault(self, path: Path) -> None:
         password = vault_password(self.settings)

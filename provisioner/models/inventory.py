@@ -23,6 +23,8 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+NETGEAR_DEVICE_TYPES: tuple[str, ...] = ("mikrotik_routeros", "cisco_ios", "fortinet")
+NETGEAR_ROLES: tuple[str, ...] = ("vpn_concentrator", "edge_nat")
 
 
 def _check_address(value: str) -> str:
@@ -157,3 +159,35 @@ class Inventory(BaseModel):
     def group(self, name: str) -> list[Host]:
         """Hosts in a group, in name order."""
         return sorted((h for h in self.hosts.values() if name in h.groups), key=lambda h: h.name)
+
+
+def netgear_problems(host: Host) -> list[tuple[str, str]]:
+    """(field, message) for each problem of a host in group ``netgear``; empty when sound.
+
+    Values may also come from ``group_vars/netgear/`` (not read here): whatever the host sets is
+    checked; what is missing everywhere is caught by the role's input check.
+    """
+    if "netgear" not in host.groups:
+        return []
+    found: list[tuple[str, str]] = []
+    device_type = host.variables.get("netgear_device_type")
+    role = host.variables.get("netgear_role", "edge_nat")
+    if device_type is not None and device_type not in NETGEAR_DEVICE_TYPES:
+        choices = ", ".join(NETGEAR_DEVICE_TYPES)
+        found.append(("netgear_device_type", f"{device_type!r} is not one of {choices}"))
+    if role not in NETGEAR_ROLES:
+        found.append(("netgear_role", f"{role!r} is not one of {', '.join(NETGEAR_ROLES)}"))
+    elif role == "vpn_concentrator" and device_type in {"cisco_ios", "fortinet"}:
+        found.append(
+            ("netgear_role", "vpn_concentrator needs netgear_device_type mikrotik_routeros")
+        )
+    password = host.variables.get("netgear_password")
+    # A !vault value is a str subclass; a plain str without a template is a password in clear.
+    if type(password) is str and "{{" not in password:
+        found.append(
+            (
+                "netgear_password",
+                "must come from the vault ('{{ vault_... }}' or !vault), not plain text",
+            )
+        )
+    return found

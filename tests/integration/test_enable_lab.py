@@ -12,7 +12,17 @@ from tests.integration.conftest import LabEnv, host_states, readiness
 
 pytestmark = pytest.mark.lab
 
-LAB_HOSTS = {"lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"}
+LAB_HOSTS = {
+    "lab-vpn-gw",
+    "lab-rd-gw",
+    "lab-desk-01",
+    "laptop-01",
+    "laptop-02",
+    # simulated network devices (provisioner.fakegear), started by `lab up`
+    "lab-mikrotik",
+    "lab-ios",
+    "lab-fortigate",
+}
 ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
 
 
@@ -50,7 +60,7 @@ def test_second_enable_changes_nothing(lab: LabEnv) -> None:
     assert set(states) == LAB_HOSTS
     assert {h: e["changed"] for h, e in states.items()} == dict.fromkeys(LAB_HOSTS, 0)
     assert summary["tasks"] == []
-    assert re.search(r"5 hosts, 0 changed", result.stdout)
+    assert re.search(rf"{len(LAB_HOSTS)} hosts, 0 changed", result.stdout)
     # re-enrolment keeps every address and key; the gateway still knows both peers
     assert _vpn_identity(lab) == before
     assert all(key for _, key in before.values())

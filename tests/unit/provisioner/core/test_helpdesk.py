@@ -24,7 +24,7 @@ def test_reprovision_limits_the_run_to_the_host_and_its_gateway_peer(
 
     kwargs = fake_ansible.kwargs
     assert kwargs["limit"] == "laptop-sindaco,gw-vpn-01"
-    assert kwargs["extravars"] == {"provisioner_peer_only": "gw-vpn-01"}
+    assert kwargs["extravars"] == {"provisioner_peer_only": ["gw-vpn-01"]}
     assert kwargs["inventory"] == str(comune.dir)
     assert report.use_case == "reprovision"
     assert report.exit_code == ExitCode.OK
@@ -37,7 +37,7 @@ def test_rotate_keys_in_check_mode(
 
     kwargs = fake_ansible.kwargs
     assert kwargs["extravars"] == {
-        "provisioner_peer_only": "gw-vpn-01",
+        "provisioner_peer_only": ["gw-vpn-01"],
         "provisioner_rotate_keys": True,
     }
     assert kwargs["cmdline"] == "--check --diff"
@@ -137,7 +137,7 @@ def test_decommission_keeps_the_inventory_when_the_gateway_run_fails(
     kwargs = fake_ansible.kwargs
     assert kwargs["limit"] == "gw-vpn-01"
     assert kwargs["extravars"] == {
-        "provisioner_peer_only": "gw-vpn-01",
+        "provisioner_peer_only": ["gw-vpn-01"],
         "provisioner_retired": ["laptop-sindaco"],
     }
     assert comune.hosts_file.read_text() == before
@@ -189,3 +189,27 @@ def test_decommission_check_writes_nothing(
     assert result.removed == {}
     assert comune.hosts_file.read_text() == before
     assert history(settings).retired() == []
+
+
+def test_concentrator_gear_holds_peers_too(
+    settings: Settings, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
+) -> None:
+    make_comune(
+        hosts={
+            "vpn_gateways": {"gw-vpn-01": {}},
+            "endpoints": {"laptop-sindaco": {}},
+            "netgear": {
+                "rb-01": {
+                    "netgear_device_type": "mikrotik_routeros",
+                    "netgear_role": "vpn_concentrator",
+                },
+                "fw-01": {"netgear_device_type": "fortinet", "netgear_role": "edge_nat"},
+            },
+        }
+    )
+
+    reprovision(settings, "laptop-sindaco", rotate_keys=True)
+
+    kwargs = fake_ansible.kwargs
+    assert kwargs["limit"] == "laptop-sindaco,gw-vpn-01,rb-01"
+    assert kwargs["extravars"]["provisioner_peer_only"] == ["gw-vpn-01", "rb-01"]

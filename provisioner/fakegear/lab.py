@@ -1,0 +1,185 @@
+"""Simulated network devices for the lab and benchmarks: inventory entries, a background server."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioner.adapters import vault
+from provisioner.errors import ControllerError
+from provisioner.fakegear import DeviceSpec, running_gear
+
+
+@dataclass(frozen=True)
+class GearHost:
+    """A simulated device as the inventory knows it."""
+
+    name: str
+    device_type: str
+    role: str
+    wan_interface: str
+
+
+LAB_GEAR: tuple[GearHost, ...] = (
+    GearHost("lab-mikrotik", "mikrotik_routeros", "vpn_concentrator", "ether1"),
+    GearHost("lab-ios", "cisco_ios", "edge_nat", "GigabitEthernet0/0"),
+    GearHost("lab-fortigate", "fortinet", "edge_nat", "wan1"),
+)
+"""One device of each vendor, as `provisioner lab up` starts them."""
+
+USERNAME = "provisioner"
+PASSWORD_VAR = "vault_netgear_password"
+
+
+def host_vars(host: GearHost, port: int, **extra: Any) -> dict[str, Any]:
+    """Inventory variables of a simulated device (the password comes from the vault)."""
+    return {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": port,
+        "netgear_device_type": host.device_type,
+        "netgear_role": host.role,
+        "netgear_wan_interface": host.wan_interface,
+        "netgear_username": USERNAME,
+        "netgear_password": "{{ " + PASSWORD_VAR + " }}",
+        "netgear_linux_gateway_address": "10.89.1.10",
+        "netgear_rd_gateway_address": "10.89.1.11",
+        **extra,
+    }
+
+
+def write_netgear_vault(inventory_dir: Path, password: str, vault_password: str) -> Path:
+    """``group_vars/netgear/vault.yml``: the devices' password, encrypted (mode 0600)."""
+    path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = vault.encrypt(yaml.safe_dump({PASSWORD_VAR: password}), vault_password)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(path)
+    return path
+
+
+class GearServer:
+    """The lab's simulated devices in a background process that outlives the CLI.
+
+    The device password reaches the process on its stdin, never on its command line, in its
+    environment or in a file.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.pid_file = state_dir / "fakegear.pid"
+        self.log_file = state_dir / "fakegear.log"
+
+    def pid(self) -> int | None:
+        """The server's pid if it runs."""
+        try:
+            pid = int(self.pid_file.read_text(encoding="utf-8").strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def start(self, ports: dict[str, int], password: str) -> bool:
+        """Start the devices unless they run already; True if started."""
+        if self.pid() is not None:
+            return False
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec = [
+            {"name": h.name, "device_type": h.device_type, "port": ports[h.name]} for h in LAB_GEAR
+        ]
+        seen = self._listening()
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "provisioner.fakegear.lab", json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(password.encode() + b"\n")
+            proc.stdin.close()
+        self.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self._listening() > seen:
+                return True
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise ControllerError(f"simulated network devices did not start, see {self.log_file}")
+
+    def _listening(self) -> int:
+        """How many times a server wrote its ready line to the log."""
+        try:
+            return self.log_file.read_text(encoding="utf-8", errors="replace").count("listening:")
+        except OSError:
+            return 0
+
+    def stop(self) -> bool:
+        """Stop the devices; True if they were running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def start_lab_gear(
+    state_dir: Path, inventory_dir: Path, port_base: int, vault_password: str
+) -> dict[str, dict[str, Any]]:
+    """Start one simulated device per vendor for the lab; return their ``netgear`` hosts.
+
+    The devices' password is kept in the lab's ``group_vars/netgear/vault.yml`` (generated
+    once); the devices listen on ``port_base + 41..43`` of 127.0.0.1.
+    """
+    ports = {h.name: port_base + 41 + i for i, h in enumerate(LAB_GEAR)}
+    path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
+    password: str | None = None
+    if path.exists():
+        plain = vault.decrypt(path.read_text(encoding="utf-8"), vault_password)
+        if plain is not None:
+            password = (yaml.safe_load(plain) or {}).get(PASSWORD_VAR)
+    server = GearServer(state_dir)
+    if password is None:
+        password = secrets.token_urlsafe(18)
+        server.stop()  # running with a password nobody knows any more
+        write_netgear_vault(inventory_dir, password, vault_password)
+    server.start(ports, password)
+    return {h.name: host_vars(h, ports[h.name]) for h in LAB_GEAR}
+
+
+def _serve(spec_json: str) -> None:
+    password = sys.stdin.readline().rstrip("\n")
+    specs = [
+        DeviceSpec(s["name"], s["device_type"], int(s["port"]), USERNAME, password)
+        for s in json.loads(spec_json)
+    ]
+    stop = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    with running_gear(specs):
+        print("listening: " + ", ".join(f"{s.name}:{s.port}" for s in specs), flush=True)
+        while not stop:
+            time.sleep(0.5)
+    os._exit(0)  # FakeNOS's connection threads are not daemons
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])

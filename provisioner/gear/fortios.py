@@ -1,0 +1,136 @@
+"""FortiOS remediation with hier-config, scoped to the tool's services, VIPs and policies."""
+
+from __future__ import annotations
+
+import re
+
+from hier_config import HConfig, Platform, WorkflowRemediation, get_hconfig
+
+# Tables the tool writes, in dependency order (a policy names a VIP and a service).
+SECTIONS: tuple[str, ...] = ("firewall service custom", "firewall vip", "firewall policy")
+_NAME = re.compile(r'^\s*set name "(?P<name>[^"]*)"')
+
+Tables = dict[str, dict[str, list[str]]]
+
+
+def parse(text: str) -> Tables:
+    """``config <table>`` / ``edit <key>`` / ``set ...`` blocks as {table: {key: [lines]}}."""
+    tables: Tables = {}
+    table: dict[str, list[str]] | None = None
+    entry: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("config "):
+            table = tables.setdefault(line.removeprefix("config "), {})
+        elif line.startswith("edit ") and table is not None:
+            entry = table.setdefault(line.removeprefix("edit "), [])
+        elif line == "next":
+            entry = None
+        elif line == "end":
+            table, entry = None, None
+        elif entry is not None and line:
+            entry.append(line)
+    return tables
+
+
+def _managed(section: str, key: str, lines: list[str], tag: str) -> bool:
+    if section == "firewall policy":
+        return any((m := _NAME.match(line)) and m["name"].startswith(f"{tag}-") for line in lines)
+    return key.strip('"').startswith(f"{tag}-")
+
+
+def scoped(text: str, tag: str) -> str:
+    """The tool's entries of a configuration, as FortiOS ``show`` prints them."""
+    tables = parse(text)
+    out: list[str] = []
+    for section in SECTIONS:
+        entries = {k: v for k, v in tables.get(section, {}).items() if _managed(section, k, v, tag)}
+        if not entries:
+            continue
+        out.append(f"config {section}")
+        for key, lines in entries.items():
+            out.append(f"    edit {key}")
+            out.extend(f"        {line}" for line in lines)
+            out.append("    next")
+        out.append("end")
+    return "".join(f"{line}\n" for line in out)
+
+
+def _edits(remediation: HConfig) -> dict[str, dict[str, list[str]]]:
+    found: dict[str, dict[str, list[str]]] = {}
+    for section in remediation.children:
+        table = found.setdefault(section.text.removeprefix("config "), {})
+        for edit in section.children:
+            table[edit.text.removeprefix("edit ")] = [c.text for c in edit.children]
+    return found
+
+
+def remediate(running: str, intended: str, tag: str) -> list[str]:
+    """Commands that turn the tool's entries of ``running`` into those of ``intended``.
+
+    hier-config computes the ``set``/``unset`` lines of each entry; its FortiOS driver has no
+    negation for a whole ``edit``, so entries to drop become ``delete <key>`` here. Order: policies
+    are deleted first and VIPs/services last, so no step leaves a policy naming a missing object.
+    """
+    have_text, want_text = scoped(running, tag), scoped(intended, tag)
+    have, want = parse(have_text), parse(want_text)
+    workflow = WorkflowRemediation(
+        get_hconfig(Platform.FORTINET_FORTIOS, have_text),
+        get_hconfig(Platform.FORTINET_FORTIOS, want_text),
+    )
+    changes = _edits(workflow.remediation_config)
+    deletes = {
+        section: [k for k in have.get(section, {}) if k not in want.get(section, {})]
+        for section in SECTIONS
+    }
+    commands: list[str] = []
+
+    def block(section: str, body: list[str]) -> None:
+        if body:
+            commands.extend([f"config {section}", *body, "end"])
+
+    block("firewall policy", [f"delete {k}" for k in deletes["firewall policy"]])
+    for section in SECTIONS:
+        body: list[str] = []
+        for key, lines in changes.get(section, {}).items():
+            if key in want.get(section, {}) and lines:
+                body.extend([f"edit {key}", *lines, "next"])
+        block(section, body)
+    for section in reversed(SECTIONS[:-1]):
+        block(section, [f"delete {k}" for k in deletes[section]])
+    return commands
+
+
+def rollback(now: str, before: str, planned: tuple[str, ...], tag: str) -> list[str]:
+    """Undo a push cut short: back to ``before``, including entries the push created unnamed.
+
+    An entry the push created (its ``edit`` was sent, it did not exist before) is not yet the
+    tool's by name if the device refused its ``set name``: it is deleted all the same.
+    """
+    commands = remediate(now, before, tag)
+    have_now, had = parse(now), parse(before)
+    managed_now = parse(scoped(now, tag))
+    edited: dict[str, set[str]] = {}
+    section = ""
+    for line in planned:
+        if line.startswith("config "):
+            section = line.removeprefix("config ")
+        elif line.startswith("edit "):
+            edited.setdefault(section, set()).add(line.removeprefix("edit "))
+    orphans = {
+        sec: [
+            k
+            for k in have_now.get(sec, {})
+            if k in edited.get(sec, set())
+            and k not in had.get(sec, {})
+            and k not in managed_now.get(sec, {})
+        ]
+        for sec in SECTIONS
+    }
+    head = [f"delete {k}" for k in orphans["firewall policy"]]
+    out = ["config firewall policy", *head, "end"] if head else []
+    out += commands
+    for sec in reversed(SECTIONS[:-1]):
+        if orphans[sec]:
+            out += [f"config {sec}", *(f"delete {k}" for k in orphans[sec]), "end"]
+    return out

@@ -1,0 +1,61 @@
+"""The lab's simulated devices: a background process, a vault-kept password, inventory entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from netmiko import ConnectHandler
+
+from provisioner.adapters import vault
+from provisioner.fakegear import free_port
+from provisioner.fakegear.lab import LAB_GEAR, USERNAME, GearServer, start_lab_gear
+from provisioner.gear import PLATFORMS
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GearServer]:
+    gear = GearServer(tmp_path / "state")
+    yield gear
+    gear.stop()
+
+
+def test_lab_gear_runs_in_background_with_the_vault_password(
+    tmp_path: Path, server: GearServer
+) -> None:
+    base = free_port() - 41
+    inventory = tmp_path / "inventory" / "lab"
+    hosts = start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
+    assert set(hosts) == {h.name for h in LAB_GEAR}
+    assert hosts["lab-ios"]["netgear_password"] == "{{ vault_netgear_password }}"
+    pid = server.pid()
+    assert pid is not None
+    vault_file = inventory / "group_vars" / "netgear" / "vault.yml"
+    assert vault_file.stat().st_mode & 0o777 == 0o600
+    plain = vault.decrypt(vault_file.read_text(encoding="utf-8"), "vault-pw")
+    assert plain is not None
+    password = yaml.safe_load(plain)["vault_netgear_password"]
+
+    ios = hosts["lab-ios"]
+    conn = ConnectHandler(
+        device_type="cisco_ios",
+        host="127.0.0.1",
+        port=ios["ansible_port"],
+        username=USERNAME,
+        password=password,
+        **dict(PLATFORMS["cisco_ios"].connect_options),
+    )
+    assert "hostname lab-ios" in conn.send_command("show running-config")
+    conn.disconnect()
+
+    # A second `lab up` keeps the running devices and their password.
+    again = start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
+    assert again == hosts
+    assert server.pid() == pid
+    assert password not in "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "state").iterdir()
+    )
+    assert server.stop()
+    assert server.pid() is None
