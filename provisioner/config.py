@@ -43,6 +43,15 @@ class Settings(BaseModel):
     config_dir: Path = Field(default_factory=default_config_dir)
     keep_runs: int = Field(default=20, ge=1)
     vault_password_file: Path | None = None
+    notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    """POSTed a JSON document when a comply run finds drift or failures (docs: README)."""
+    notify_webhook_timeout: float = Field(default=10.0, gt=0)
+    notify_webhook_retries: int = Field(default=3, ge=0, le=10)
+    notify_webhook_backoff: float = Field(default=2.0, ge=0)
+    notify_email_to: list[str] = Field(default_factory=list)
+    notify_email_from: str = "provisioner@localhost"
+    notify_smtp_host: str = "localhost"
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
 
     @property
     def ansible_cfg(self) -> Path:
@@ -70,6 +79,7 @@ _ENV_KEYS = {
     "keep_runs": "KEEP_RUNS",
     "vault_password_file": "VAULT_PASSWORD_FILE",
     "content_dir": "CONTENT_DIR",
+    "notify_webhook_url": "NOTIFY_WEBHOOK_URL",
 }
 
 

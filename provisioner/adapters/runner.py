@@ -129,6 +129,7 @@ class _Collector:
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
         self.readiness: list[ReadinessCheck] = []
+        self.host_roles: dict[tuple[str, str], None] = {}
 
     def emit(self, event: ProgressEvent) -> None:
         if self.on_event is not None:
@@ -140,6 +141,8 @@ class _Collector:
         host = str(data.get("host", ""))
         task = str(data.get("task", ""))
         role = str(data.get("role", ""))
+        if host and name.startswith("runner_on_") and name != "runner_on_start":
+            self.host_roles.setdefault((host, role), None)
         if name == "playbook_on_play_start":
             self.emit(ProgressEvent("play", play=str(data.get("play", ""))))
         elif name == "playbook_on_task_start":
@@ -184,6 +187,15 @@ class _Collector:
         return True
 
     def record(self, data: Mapping[str, Any], outcome: str, res: Mapping[str, Any]) -> None:
+        redacted = bool(res.get("censored")) or any(
+            isinstance(item, Mapping) and item.get("censored") for item in res.get("results") or []
+        )
+        diff = "" if redacted else render_diff(_diffs(res))
+        if outcome != "changed":
+            message = _message(res)
+        else:
+            # A change without a diff (a check-mode report task) is described by its msg.
+            message = "" if diff or redacted else str(res.get("msg") or "")[:2000]
         self.tasks.append(
             TaskOutcome(
                 host=str(data.get("host", "")),
@@ -191,8 +203,9 @@ class _Collector:
                 role=str(data.get("role", "")),
                 action=str(data.get("task_action", "")),
                 outcome=outcome,
-                message="" if outcome == "changed" else _message(res),
-                diff=render_diff(_diffs(res)),
+                message=message,
+                diff=diff,
+                redacted=redacted,
             )
         )
 
@@ -323,6 +336,7 @@ class LocalRunner:
             finished=finished,
             error=error,
             readiness=tuple(collector.readiness),
+            host_roles=tuple(collector.host_roles),
         )
 
 

@@ -197,10 +197,13 @@ def runs_list(
     comune: Annotated[str | None, typer.Option(help="Only this comune.")] = None,
     last: Annotated[int, typer.Option(help="How many runs.", min=1)] = 20,
 ) -> None:
-    """Newest runs first."""
+    """Newest runs first, with the drift count of each comply run."""
+    from provisioner.core import comply as comply_core  # noqa: PLC0415
     from provisioner.core import runs as runs_core  # noqa: PLC0415
 
-    render.console.print(render.runs_table(runs_core.list_runs(settings_of(ctx), comune, last)))
+    records = runs_core.list_runs(settings_of(ctx), comune, last)
+    drift = comply_core.drift_counts(settings_of(ctx), records)
+    render.console.print(render.runs_table(records, drift))
 
 
 @runs_app.command("show")
@@ -257,6 +260,12 @@ def lab_status(ctx: typer.Context) -> None:
     from provisioner.core.lab import Lab  # noqa: PLC0415
 
     render.console.print(render.lab_table(Lab(settings_of(ctx)).status()))
+
+
+# Commands in their own modules register themselves on the app.
+from provisioner.cli import comply as _comply  # noqa: E402
+
+_comply.register(app)
 
 
 def main() -> None:
