@@ -41,6 +41,20 @@ _STAT_KEYS = {
 }
 READINESS_PREFIX = "Readiness: "
 """Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
+# Defence in depth on top of no_log: values of secret-looking keys and password hashes never
+# reach history, summaries or reports, even from a task that forgot no_log.
+_SECRET_VALUE = re.compile(
+    r"(?i)((?:password|passwd|secret|token|private[ _-]?key|preshared[ _-]?key|psk)"
+    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)"
+)
+_CRYPT_HASH = re.compile(r"\$(?:1|2[aby]?|5|6|y|gy|7)\$[^\s\"':]+(?:\$[^\s\"':]+)*")
+
+
+def redact(text: str) -> str:
+    """Mask values of secret-looking keys and password hashes in diff or message text."""
+    return _CRYPT_HASH.sub(_REDACTED, _SECRET_VALUE.sub(rf"\1{_REDACTED}", text))
+
+
 _NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
 
 
@@ -203,8 +217,8 @@ class _Collector:
                 role=str(data.get("role", "")),
                 action=str(data.get("task_action", "")),
                 outcome=outcome,
-                message=message,
-                diff=diff,
+                message=redact(message),
+                diff=redact(diff),
                 redacted=redacted,
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,19 +23,6 @@ from provisioner.models.run import RunOutcome
 
 USE_CASE = "comply"
 REMEDIATE = "remediate"
-
-# Defence in depth on top of no_log: values of secret-looking keys never reach history or reports.
-_SECRET_VALUE = re.compile(
-    r"(?i)((?:password|passwd|secret|token|private[ _-]?key|preshared[ _-]?key|psk)"
-    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)"
-)
-_CRYPT_HASH = re.compile(r"\$(?:1|2[aby]?|5|6|y|gy|7)\$[^\s\"':]+(?:\$[^\s\"':]+)*")
-REDACTED = "<redacted>"
-
-
-def redact(text: str) -> str:
-    """Mask values of secret-looking keys and password hashes in diff or message text."""
-    return _CRYPT_HASH.sub(REDACTED, _SECRET_VALUE.sub(rf"\1{REDACTED}", text))
 
 
 @dataclass(frozen=True)
@@ -98,7 +84,7 @@ class ComplyRun:
 
 
 def drift_items(report: RunReport) -> list[DriftItem]:
-    """Every task that would change, per host/role/task, with secrets redacted."""
+    """Every task that would change, per host/role/task (the runner already redacted secrets)."""
     return [
         DriftItem(
             comune=report.comune,
@@ -106,8 +92,8 @@ def drift_items(report: RunReport) -> list[DriftItem]:
             role=t.role or NO_ROLE,
             task=t.task,
             action=t.action,
-            diff="" if t.redacted else redact(t.diff),
-            message="" if t.redacted else redact(t.message),
+            diff=t.diff,
+            message=t.message,
             redacted=t.redacted,
         )
         for t in report.outcome.changed_tasks
