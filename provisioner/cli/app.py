@@ -134,8 +134,13 @@ def enable(
     diff: Annotated[
         bool | None, typer.Option("--diff/--no-diff", help="Show diffs (default: with --check).")
     ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where HTML/JSON/JUnit reports go (default <state dir>/reports)."),
+    ] = None,
 ) -> None:
     """Enable remote work for a comune and print a per-host summary."""
+    from provisioner.core import comply as comply_core  # noqa: PLC0415
     from provisioner.core import enable as enable_core  # noqa: PLC0415
 
     with cancellable() as cancel, render.Progress(f"enable {comune}") as progress:
@@ -151,6 +156,8 @@ def enable(
             cancel=cancel,
         )
     render.run_report(report)
+    files = comply_core.report_run(settings_of(ctx), report, report_dir)
+    render.console.print(f"report: {files.html}")
     if report.exit_code != ExitCode.OK:
         raise typer.Exit(int(report.exit_code))
 

@@ -228,6 +228,15 @@ def comply(
     return ComplyRun(results, index)
 
 
+def report_run(
+    settings: Settings, report: RunReport, report_dir: Path | None = None
+) -> reports.ReportFiles:
+    """Write the HTML/JSON/JUnit reports of an enable run (comply runs write their own)."""
+    return reports.write(
+        report, [], grid(report.outcome), report_dir or default_report_dir(settings)
+    )
+
+
 def default_report_dir(settings: Settings) -> Path:
     """Where reports go unless ``--report-dir`` says otherwise."""
     return settings.state_dir / "reports"

@@ -135,6 +135,7 @@ def add(
         ControllerError: systemctl refused.
     """
     name = "-".join(comuni) if comuni else "all"
+    _check(name, at)  # before anything is written
     argv = command(settings, comuni, remediate, report_dir)
     target = unit_dir(scope, settings, directory)
     target.mkdir(parents=True, exist_ok=True)
