@@ -134,6 +134,20 @@ def _message(res: Mapping[str, Any]) -> str:
     return ""
 
 
+def _change_message(res: Mapping[str, Any]) -> str:
+    """What changed when there is no diff: the msg, or a loop's changed items and their state."""
+    results = res.get("results")
+    if isinstance(results, list) and results:
+        items = [
+            f"{item.get('item')}" + (f" (state: {item['state']})" if item.get("state") else "")
+            for item in results
+            if isinstance(item, Mapping) and item.get("changed")
+        ]
+        if items:
+            return "changed: " + ", ".join(items)
+    return str(res.get("msg") or "")[:2000]
+
+
 class _Collector:
     """Turns runner events into progress events and the typed outcome."""
 
@@ -209,7 +223,7 @@ class _Collector:
             message = _message(res)
         else:
             # A change without a diff (a check-mode report task) is described by its msg.
-            message = "" if diff or redacted else str(res.get("msg") or "")[:2000]
+            message = "" if diff or redacted else _change_message(res)
         self.tasks.append(
             TaskOutcome(
                 host=str(data.get("host", "")),
@@ -220,6 +234,8 @@ class _Collector:
                 message=redact(message),
                 diff=redact(diff),
                 redacted=redacted,
+                # Handlers live in a role's handlers/ (runner's events carry no handler flag).
+                handler="/handlers/" in str(data.get("task_path", "")),
             )
         )
 

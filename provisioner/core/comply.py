@@ -97,6 +97,8 @@ def drift_items(report: RunReport) -> list[DriftItem]:
             redacted=t.redacted,
         )
         for t in report.outcome.changed_tasks
+        # A handler would run because of a drifted task, which is already the drift item.
+        if not t.handler
     ]
 
 
@@ -113,7 +115,11 @@ def grid(outcome: RunOutcome) -> list[Cell]:
             pairs[(h.host, NO_ROLE)] = None
     cells = []
     for host, role in sorted(pairs):
-        tasks = [t for t in outcome.tasks if t.host == host and (t.role or NO_ROLE) == role]
+        tasks = [
+            t
+            for t in outcome.tasks
+            if t.host == host and (t.role or NO_ROLE) == role and not t.handler
+        ]
         changed = sum(t.outcome == "changed" for t in tasks)
         failed = sum(t.outcome == "failed" for t in tasks)
         if any(t.outcome == "unreachable" for t in tasks):
@@ -232,8 +238,9 @@ def report_run(
     settings: Settings, report: RunReport, report_dir: Path | None = None
 ) -> reports.ReportFiles:
     """Write the HTML/JSON/JUnit reports of an enable run (comply runs write their own)."""
+    drift = drift_items(report) if report.check else []
     return reports.write(
-        report, [], grid(report.outcome), report_dir or default_report_dir(settings)
+        report, drift, grid(report.outcome), report_dir or default_report_dir(settings)
     )
 
 

@@ -66,11 +66,17 @@ def document(
                 },
             }
         )
-    # Apply runs list what they changed; check runs what would change (the drift).
-    changes = drift or [
-        DriftItem(report.comune, t.host, t.role, t.task, t.action, t.diff, t.message, t.redacted)
-        for t in outcome.changed_tasks
-    ]
+    # Check runs list what would change (the drift); apply runs what they changed.
+    changes = (
+        list(drift)
+        if report.check
+        else [
+            DriftItem(
+                report.comune, t.host, t.role, t.task, t.action, t.diff, t.message, t.redacted
+            )
+            for t in outcome.changed_tasks
+        ]
+    )
     return {
         "$schema": SCHEMA_ID,
         "run_id": report.run_id,

@@ -60,6 +60,8 @@ class TaskOutcome:
     diff: str = ""
     redacted: bool = False
     """The task is ``no_log``: only the fact that it changed or failed is kept."""
+    handler: bool = False
+    """A handler: it runs because another task changed (in check mode: would change)."""
 
 
 @dataclass(frozen=True)

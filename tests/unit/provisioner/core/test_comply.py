@@ -41,8 +41,15 @@ CONF_DIFF = {
 }
 
 
+def handler(host: str, task: str, role: str) -> dict[str, Any]:
+    """A handler that would run in check mode (its task lives under handlers/)."""
+    ev = on_ok(host, task, role, "ansible.builtin.systemd_service", changed=True)
+    ev["event_data"]["task_path"] = f"/roles/{role}/handlers/main.yml:18"
+    return ev
+
+
 def drift_events() -> list[dict[str, Any]]:
-    """A check run: one file drift, one secret drift, one compliant role, one play task."""
+    """A check run: a file drift, a secret drift, a compliant role, a play task, a handler."""
     return [
         play_start(),
         task_start("Configure the tunnel", "vpn_gateway"),
@@ -66,6 +73,7 @@ def drift_events() -> list[dict[str, Any]]:
             diff={"before": "", "after": f"password = {SECRET}\n"},
         ),
         on_ok("pc-tributi-01", "Say hello", "", "ansible.builtin.debug"),
+        handler("gw-vpn-01", "Reload the WireGuard tunnel", "vpn_gateway"),
         stats(
             **{
                 "gw-vpn-01": {"ok": 2, "changed": 1},
@@ -106,6 +114,30 @@ def test_drift_is_recorded_per_host_role_task_with_secrets_redacted(
     )
     for path in (result.files.html, result.files.json, result.files.junit):  # type: ignore[union-attr]
         assert SECRET not in path.read_text(encoding="utf-8")
+
+
+def test_a_loop_without_diff_says_which_items_would_change(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner, tmp_path: Path
+) -> None:
+    fake_ansible.events = [
+        on_ok(
+            "laptop-01",
+            "Enable the APT timers",
+            "baseline",
+            "ansible.builtin.systemd_service",
+            changed=True,
+            msg="All items completed",
+            results=[
+                {"item": "apt-daily.timer", "changed": True, "state": "started"},
+                {"item": "apt-daily-upgrade.timer", "changed": False, "state": "started"},
+            ],
+        ),
+        stats(**{"laptop-01": {"ok": 1, "changed": 1}}),
+    ]
+
+    (result,) = comply.comply(settings, [SLUG], report_dir=tmp_path).results
+
+    assert [d.message for d in result.drift] == ["changed: apt-daily.timer (state: started)"]
 
 
 def test_grid_has_every_role_that_ran_per_host(
@@ -149,7 +181,7 @@ def test_reports_validate_against_their_schemas(
     assert files.directory == tmp_path / "r" / SLUG / result.report.run_id  # type: ignore[union-attr]
     doc = json.loads(files.json.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(reports.schema()).validate(doc)
-    assert doc["totals"] == {"hosts": 5, "drift": 3, "changed": 3, "failed": 1, "unreachable": 1}
+    assert doc["totals"] == {"hosts": 5, "drift": 3, "changed": 4, "failed": 1, "unreachable": 1}
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert hosts["gw-rd-01"]["roles"] == {
         "rd_gateway": {"state": "failed", "drift": 0, "failed": 1}
