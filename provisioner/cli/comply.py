@@ -24,7 +24,10 @@ schedule_app = typer.Typer(
     help="Nightly comply runs (systemd timers or cron).", no_args_is_help=True
 )
 
-_SCOPE_HELP = "user (systemd --user), system (/etc/systemd/system) or cron (/etc/cron.d)."
+_SCOPE_HELP = (
+    "auto (user if systemd runs here, else cron), user (systemd --user), "
+    "system (/etc/systemd/system) or cron (/etc/cron.d)."
+)
 
 
 def drift_lines(items: list[DriftItem]) -> Table:
@@ -168,7 +171,7 @@ def schedule_add(
     ] = None,
     all_comuni: Annotated[bool, typer.Option("--all", help="Every comune.")] = False,
     remediate: Annotated[bool, typer.Option("--remediate", help="Also converge drift.")] = False,
-    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "user",
+    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "auto",
     unit_dir: Annotated[
         Path | None, typer.Option(help="Write the units/cron file here instead.")
     ] = None,
@@ -202,7 +205,7 @@ def schedule_add(
 @handle_errors
 def schedule_list(
     ctx: typer.Context,
-    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "user",
+    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "auto",
     unit_dir: Annotated[Path | None, typer.Option(help="Look here instead.")] = None,
 ) -> None:
     """Installed schedules of a scope."""
@@ -221,7 +224,7 @@ def schedule_list(
 def schedule_remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Schedule name (see 'schedule list').")],
-    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "user",
+    scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "auto",
     unit_dir: Annotated[Path | None, typer.Option(help="Look here instead.")] = None,
     no_activate: Annotated[
         bool, typer.Option("--no-activate", help="Only delete the files (no systemctl).")
@@ -237,13 +240,9 @@ def schedule_remove(
 
 
 def _scope(value: str) -> Scope:
-    from provisioner.core.schedule import Scope  # noqa: PLC0415
-    from provisioner.errors import InputError  # noqa: PLC0415
+    from provisioner.core.schedule import resolve  # noqa: PLC0415
 
-    try:
-        return Scope(value)
-    except ValueError:
-        raise InputError(f"--scope {value!r}: choose user, system or cron") from None
+    return resolve(value)
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,20 @@ class Schedule:
     files: tuple[Path, ...]
 
 
+def resolve(scope: str) -> Scope:
+    """``auto``: user-scope systemd units where systemd runs this machine, else a cron line.
+
+    Raises:
+        InputError: an unknown scope.
+    """
+    if scope == "auto":
+        return Scope.USER if systemd.available() else Scope.CRON
+    try:
+        return Scope(scope)
+    except ValueError:
+        raise InputError(f"--scope {scope!r}: choose auto, user, system or cron") from None
+
+
 def unit_dir(scope: Scope, settings: Settings, override: Path | None) -> Path:
     """Default directory of the unit files (or the cron file) of a scope."""
     if override is not None:

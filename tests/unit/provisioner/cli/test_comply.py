@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_schedule_add_list_remove_systemd_units(cli: Cli, tmp_path: Path) -> Non
 
     added = cli(
         "schedule", "add", "--all", "--at", "02:30", "--remediate",
-        "--unit-dir", str(units), "--no-activate",
+        "--scope", "user", "--unit-dir", str(units), "--no-activate",
     )  # fmt: skip
 
     assert added.exit_code == 0, _out(added)
@@ -100,9 +101,17 @@ def test_schedule_add_list_remove_systemd_units(cli: Cli, tmp_path: Path) -> Non
     assert exec_line.endswith("comply --all --skip-if-running --remediate")
     assert "--state-dir" in exec_line and "--inventory-dir" in exec_line
     assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
-    listed = _out(cli("schedule", "list", "--unit-dir", str(units)))
+    # systemd's own parser accepts both units (offline: no running systemd needed)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, sorted(units.iterdir()))],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    listed = _out(cli("schedule", "list", "--scope", "user", "--unit-dir", str(units)))
     assert "all" in listed and "02:30" in listed
-    removed = cli("schedule", "remove", "all", "--unit-dir", str(units), "--no-activate")
+    removed = cli(
+        "schedule", "remove", "all", "--scope", "user", "--unit-dir", str(units), "--no-activate"
+    )  # fmt: skip
     assert removed.exit_code == 0
     assert list(units.iterdir()) == []
 
@@ -129,7 +138,7 @@ def test_schedule_cron_line_where_systemd_is_absent(cli: Cli, tmp_path: Path) ->
     [
         (["--all", "--at", "25:00"], "must be HH:MM"),
         (["--at", "02:00"], "give --comune X"),
-        (["--all", "--at", "02:00", "--scope", "weekly"], "choose user, system or cron"),
+        (["--all", "--at", "02:00", "--scope", "weekly"], "choose auto, user, system or cron"),
     ],
 )
 def test_schedule_add_rejects_bad_input(
