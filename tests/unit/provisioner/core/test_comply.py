@@ -374,3 +374,33 @@ def test_webhook_down_retries_then_warns_and_the_run_is_recorded(
     assert len(warning) == 1 and "giving up after 3 attempts" in warning[0].getMessage()
     assert result.exit_code == ExitCode.DRIFT
     assert len(comply.latest_drift(hooked, SLUG).drift) == 3
+
+
+def test_mail_server_down_is_a_warning_not_a_failure(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailing = settings.model_copy(
+        update={
+            "notify_email_to": ["ops@example.invalid"],
+            "notify_smtp_host": "127.0.0.1",
+            "notify_smtp_port": port,
+            "notify_webhook_timeout": 1.0,
+        }
+    )
+    fake_ansible.events = drift_events()
+
+    with caplog.at_level(logging.WARNING, logger="provisioner.adapters.notify"):
+        (result,) = comply.comply(mailing, [SLUG]).results
+
+    assert result.exit_code == ExitCode.DRIFT
+    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+        f"mail via 127.0.0.1:{port}"
+    ]
