@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.adapters.history import RunRecord
@@ -63,7 +63,6 @@ class ComplyRun:
 
     results: tuple[ComuneResult, ...]
     index: Path | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def exit_code(self) -> ExitCode:
