@@ -148,7 +148,9 @@ def test_four_changes_by_hand_are_reported_on_the_right_host_role_task(
 
 def test_remediate_fixes_the_drifted_hosts_and_comply_shows_zero(converged: LabEnv) -> None:
     lab = converged
-    fixed = lab.run("comply", "lab", "--remediate")
+    # Two playbook runs (check, then apply on four hosts): on a loaded 2-core machine the pair
+    # took more than 15 minutes once.
+    fixed = lab.run("comply", "lab", "--remediate", timeout=2400)
 
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert re.search(
