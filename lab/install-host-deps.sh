@@ -6,6 +6,7 @@ packages=(
   podman runc debootstrap uidmap slirp4netns fuse-overlayfs containernetworking-plugins
   netavark aardvark-dns iptables
   python3 python3-venv python3-dev gcc openssh-client sqlite3 git make ca-certificates
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

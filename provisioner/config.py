@@ -55,6 +55,15 @@ class Settings(BaseModel):
     istat_file: Path | None = Field(
         default=None, description="ISTAT 'Elenco comuni italiani' CSV for new-comune"
     )
+    notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    """POSTed a JSON document when a comply run finds drift or failures (docs: README)."""
+    notify_webhook_timeout: float = Field(default=10.0, gt=0)
+    notify_webhook_retries: int = Field(default=3, ge=0, le=10)
+    notify_webhook_backoff: float = Field(default=2.0, ge=0)
+    notify_email_to: list[str] = Field(default_factory=list)
+    notify_email_from: str = "provisioner@localhost"
+    notify_smtp_host: str = "localhost"
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
 
     @property
     def ansible_cfg(self) -> Path:
@@ -86,6 +95,7 @@ _ENV_KEYS = {
     "vpn_pool_prefix": "VPN_POOL_PREFIX",
     "provider_domain": "PROVIDER_DOMAIN",
     "istat_file": "ISTAT_FILE",
+    "notify_webhook_url": "NOTIFY_WEBHOOK_URL",
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.errors import BusyError
+from provisioner.models.comply import DriftItem
 from provisioner.models.run import HostResult, RunOutcome, RunStatus, TaskOutcome
 
 _SCHEMA = """
@@ -56,6 +57,13 @@ CREATE TABLE IF NOT EXISTS retired_hosts (
     vpn_address TEXT,
     run_id TEXT,
     PRIMARY KEY (comune, host, retired)
+);
+CREATE TABLE IF NOT EXISTS drift_items (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    comune TEXT NOT NULL, host TEXT NOT NULL, role TEXT NOT NULL, task TEXT NOT NULL,
+    action TEXT NOT NULL, diff TEXT NOT NULL, message TEXT NOT NULL, redacted INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
 );
 """
 
@@ -241,6 +249,76 @@ class History:
                 "UPDATE runs SET finished = ?, status = ?, error = ? WHERE id = ?",
                 (time.time(), status, error, run_id),
             )
+
+    def record_drift(self, run_id: str, items: list[DriftItem]) -> None:
+        """Store the drift items of a compliance run (already redacted)."""
+        with self._db() as conn:
+            conn.executemany(
+                "INSERT INTO drift_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        i,
+                        d.comune,
+                        d.host,
+                        d.role,
+                        d.task,
+                        d.action,
+                        d.diff,
+                        d.message,
+                        int(d.redacted),
+                    )
+                    for i, d in enumerate(items)
+                ],
+            )
+
+    def drift_of(self, run_id: str) -> list[DriftItem]:
+        """The drift items of one run, in run order."""
+        if not self.db_path.exists():
+            return []
+        with self._db() as conn:
+            return [
+                DriftItem(
+                    comune=r[0],
+                    host=r[1],
+                    role=r[2],
+                    task=r[3],
+                    action=r[4],
+                    diff=r[5],
+                    message=r[6],
+                    redacted=bool(r[7]),
+                )
+                for r in conn.execute(
+                    "SELECT comune, host, role, task, action, diff, message, redacted"
+                    " FROM drift_items WHERE run_id = ? ORDER BY seq",
+                    (run_id,),
+                )
+            ]
+
+    def drift_counts(self, run_ids: list[str]) -> dict[str, int]:
+        """Number of drift items per run id (runs without drift rows are absent)."""
+        if not self.db_path.exists() or not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT run_id, COUNT(*) FROM drift_items WHERE run_id IN ({marks})"
+                " GROUP BY run_id",
+                run_ids,
+            )
+            return {str(r[0]): int(r[1]) for r in rows}
+
+    def latest(self, comune: str, use_case: str) -> RunRecord | None:
+        """The newest finished run of a use case for a comune."""
+        if not self.db_path.exists():
+            return None
+        with self._db() as conn:
+            row = conn.execute(
+                "SELECT * FROM runs WHERE comune = ? AND use_case = ? AND finished IS NOT NULL"
+                " ORDER BY started DESC LIMIT 1",
+                (comune, use_case),
+            ).fetchone()
+        return None if row is None else _record(row)
 
     def rotate(self, comune: str, keep: int) -> list[Path]:
         """Delete all but the newest ``keep`` run directories of a comune (history rows stay)."""

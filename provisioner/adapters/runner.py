@@ -41,6 +41,20 @@ _STAT_KEYS = {
 }
 READINESS_PREFIX = "Readiness: "
 """Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
+# Defence in depth on top of no_log: values of secret-looking keys and password hashes never
+# reach history, summaries or reports, even from a task that forgot no_log.
+_SECRET_VALUE = re.compile(
+    r"(?i)((?:password|passwd|secret|token|private[ _-]?key|preshared[ _-]?key|psk)"
+    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)"
+)
+_CRYPT_HASH = re.compile(r"\$(?:1|2[aby]?|5|6|y|gy|7)\$[^\s\"':]+(?:\$[^\s\"':]+)*")
+
+
+def redact(text: str) -> str:
+    """Mask values of secret-looking keys and password hashes in diff or message text."""
+    return _CRYPT_HASH.sub(_REDACTED, _SECRET_VALUE.sub(rf"\1{_REDACTED}", text))
+
+
 _NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
 
 
@@ -120,6 +134,20 @@ def _message(res: Mapping[str, Any]) -> str:
     return ""
 
 
+def _change_message(res: Mapping[str, Any]) -> str:
+    """What changed when there is no diff: the msg, or a loop's changed items and their state."""
+    results = res.get("results")
+    if isinstance(results, list) and results:
+        items = [
+            f"{item.get('item')}" + (f" (state: {item['state']})" if item.get("state") else "")
+            for item in results
+            if isinstance(item, Mapping) and item.get("changed")
+        ]
+        if items:
+            return "changed: " + ", ".join(items)
+    return str(res.get("msg") or "")[:2000]
+
+
 class _Collector:
     """Turns runner events into progress events and the typed outcome."""
 
@@ -129,6 +157,7 @@ class _Collector:
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
         self.readiness: list[ReadinessCheck] = []
+        self.host_roles: dict[tuple[str, str], None] = {}
 
     def emit(self, event: ProgressEvent) -> None:
         if self.on_event is not None:
@@ -140,6 +169,8 @@ class _Collector:
         host = str(data.get("host", ""))
         task = str(data.get("task", ""))
         role = str(data.get("role", ""))
+        if host and name.startswith("runner_on_") and name != "runner_on_start":
+            self.host_roles.setdefault((host, role), None)
         if name == "playbook_on_play_start":
             self.emit(ProgressEvent("play", play=str(data.get("play", ""))))
         elif name == "playbook_on_task_start":
@@ -184,6 +215,15 @@ class _Collector:
         return True
 
     def record(self, data: Mapping[str, Any], outcome: str, res: Mapping[str, Any]) -> None:
+        redacted = bool(res.get("censored")) or any(
+            isinstance(item, Mapping) and item.get("censored") for item in res.get("results") or []
+        )
+        diff = "" if redacted else render_diff(_diffs(res))
+        if outcome != "changed":
+            message = _message(res)
+        else:
+            # A change without a diff (a check-mode report task) is described by its msg.
+            message = "" if diff or redacted else _change_message(res)
         self.tasks.append(
             TaskOutcome(
                 host=str(data.get("host", "")),
@@ -191,8 +231,11 @@ class _Collector:
                 role=str(data.get("role", "")),
                 action=str(data.get("task_action", "")),
                 outcome=outcome,
-                message="" if outcome == "changed" else _message(res),
-                diff=render_diff(_diffs(res)),
+                message=redact(message),
+                diff=redact(diff),
+                redacted=redacted,
+                # Handlers live in a role's handlers/ (runner's events carry no handler flag).
+                handler="/handlers/" in str(data.get("task_path", "")),
             )
         )
 
@@ -323,6 +366,7 @@ class LocalRunner:
             finished=finished,
             error=error,
             readiness=tuple(collector.readiness),
+            host_roles=tuple(collector.host_roles),
         )
 
 

@@ -134,8 +134,13 @@ def enable(
     diff: Annotated[
         bool | None, typer.Option("--diff/--no-diff", help="Show diffs (default: with --check).")
     ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where HTML/JSON/JUnit reports go (default <state dir>/reports)."),
+    ] = None,
 ) -> None:
     """Enable remote work for a comune and print a per-host summary."""
+    from provisioner.core import comply as comply_core  # noqa: PLC0415
     from provisioner.core import enable as enable_core  # noqa: PLC0415
 
     with cancellable() as cancel, render.Progress(f"enable {comune}") as progress:
@@ -151,6 +156,8 @@ def enable(
             cancel=cancel,
         )
     render.run_report(report)
+    files = comply_core.report_run(settings_of(ctx), report, report_dir)
+    render.console.print(f"report: {files.html}")
     if report.exit_code != ExitCode.OK:
         raise typer.Exit(int(report.exit_code))
 
@@ -197,10 +204,13 @@ def runs_list(
     comune: Annotated[str | None, typer.Option(help="Only this comune.")] = None,
     last: Annotated[int, typer.Option(help="How many runs.", min=1)] = 20,
 ) -> None:
-    """Newest runs first."""
+    """Newest runs first, with the drift count of each comply run."""
+    from provisioner.core import comply as comply_core  # noqa: PLC0415
     from provisioner.core import runs as runs_core  # noqa: PLC0415
 
-    render.console.print(render.runs_table(runs_core.list_runs(settings_of(ctx), comune, last)))
+    records = runs_core.list_runs(settings_of(ctx), comune, last)
+    drift = comply_core.drift_counts(settings_of(ctx), records)
+    render.console.print(render.runs_table(records, drift))
 
 
 @runs_app.command("show")
@@ -267,6 +277,12 @@ def lab_status(ctx: typer.Context) -> None:
     from provisioner.core.lab import Lab  # noqa: PLC0415
 
     render.console.print(render.lab_table(Lab(settings_of(ctx)).status()))
+
+
+# Commands in their own modules register themselves on the app.
+from provisioner.cli import comply as _comply  # noqa: E402
+
+_comply.register(app)
 
 
 def main() -> None:

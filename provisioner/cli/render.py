@@ -196,10 +196,11 @@ def run_report(report: RunReport) -> None:
     console.print(f"run directory: {report.run_dir}  (summary.json)")
 
 
-def runs_table(records: list[RunRecord]) -> Table:
-    """History, newest first."""
+def runs_table(records: list[RunRecord], drift: dict[str, int] | None = None) -> Table:
+    """History, newest first; ``drift`` gives the drift count of comply runs."""
     table = Table(title="runs")
-    for col in ("id", "use case", "comune", "limit", "mode", "started", "duration", "status", "rc"):
+    cols = ("id", "use case", "comune", "limit", "mode", "started", "duration", "status", "rc")
+    for col in (*cols, "drift"):
         table.add_column(col)
     for r in records:
         duration = "-" if r.duration is None else f"{r.duration:.1f}s"
@@ -213,6 +214,7 @@ def runs_table(records: list[RunRecord]) -> Table:
             duration,
             r.status,
             "" if r.rc is None else str(r.rc),
+            str(drift[r.id]) if drift and r.id in drift else "",
         )
     return table
 

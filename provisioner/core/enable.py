@@ -28,11 +28,13 @@ def enable(
     on_event: EventSink | None = None,
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
+    use_case: str = "enable",
 ) -> RunReport:
     """Converge a comune (or, with ``check``, show what would change, with diffs).
 
     The inventory and the VPN addressing are validated before anything is written. New endpoints
     get their tunnel address recorded in the inventory (not in check mode) under the lock.
+    ``use_case`` names the run in history (``comply`` and ``remediate`` run this same playbook).
     """
     source = YamlDirectorySource(settings.inventory_dir)
     inventory = source.load(comune)
@@ -48,7 +50,7 @@ def enable(
         ]
 
     request = PlaybookRequest(
-        use_case="enable",
+        use_case=use_case,
         comune=comune,
         playbook=PLAYBOOK,
         inventory=settings.comune_dir(comune),

@@ -58,6 +58,10 @@ class TaskOutcome:
     outcome: str
     message: str = ""
     diff: str = ""
+    redacted: bool = False
+    """The task is ``no_log``: only the fact that it changed or failed is kept."""
+    handler: bool = False
+    """A handler: it runs because another task changed (in check mode: would change)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class RunOutcome:
     finished: float
     error: str = ""
     readiness: tuple[ReadinessCheck, ...] = ()
+    host_roles: tuple[tuple[str, str], ...] = ()
+    """Every (host, role) pair that ran at least one task, in first-seen order (role may be "")."""
 
     @property
     def changed_tasks(self) -> list[TaskOutcome]:

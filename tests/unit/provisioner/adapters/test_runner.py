@@ -15,6 +15,7 @@ from provisioner.adapters.runner import (
     VAULT_PROMPT,
     LocalRunner,
     _scrub_artifacts,
+    redact,
     render_diff,
 )
 from provisioner.errors import AnsibleError, ExitCode
@@ -300,6 +301,7 @@ def test_run_turns_events_into_the_outcome(tmp_path: Path, fake_ansible: FakeAns
         "the output has been hidden due to the fact that 'no_log: true' was specified"
     )
     assert censored.diff == ""
+    assert censored.redacted is True and changed.redacted is False
     assert SECRET not in repr(outcome)
     assert outcome.changed_tasks == [changed]
     assert outcome.failed_tasks == [unreachable, failed, censored]
@@ -649,3 +651,68 @@ def test_failed_loop_message_comes_from_the_failed_item(
         "No package matching 'zoom' is available",
         "/bin/sh: 1: enroll: not found",
     ]
+
+
+# --- what comply relies on: roles per host, handlers, redaction ---------------------------------
+
+
+def test_run_records_every_host_role_pair_and_flags_handlers(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    reload = on_ok("gw-vpn-01", "Reload the tunnel", "vpn_gateway", changed=True)
+    reload["event_data"]["task_path"] = "/roles/vpn_gateway/handlers/main.yml:18"
+    fake_ansible.events = [*_realistic_events()[:-1], reload, _realistic_events()[-1]]
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert outcome.host_roles == (
+        ("gw-vpn-01", ""),
+        ("laptop-sindaco", ""),
+        ("gw-vpn-01", "vpn_gateway"),
+        ("pc-anagrafe-01", "vpn_gateway"),
+        ("gw-rd-01", "rd_gateway"),
+        ("pc-anagrafe-01", "rd_gateway"),
+        ("pc-tributi-01", "rd_gateway"),
+        ("pc-tributi-01", "baseline"),
+    )
+    assert [(t.task, t.handler) for t in outcome.changed_tasks] == [
+        ("Write wg0.conf", False),
+        ("Reload the tunnel", True),
+    ]
+
+
+def test_secret_values_never_leave_the_chokepoint(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        on_ok(
+            "gw-vpn-01",
+            "Write the config",
+            "vpn_gateway",
+            changed=True,
+            diff={"before": "", "after": f"PrivateKey = {SECRET}\nListenPort = 51820\n"},
+        ),
+        on_failed("gw-vpn-01", "Set password", f"bad hash $6$salt$abcdef for password: {SECRET}"),
+        stats(**{"gw-vpn-01": {"ok": 1, "changed": 1, "failures": 1}}),
+    ]
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert SECRET not in repr(outcome)
+    assert "+PrivateKey = <redacted>" in outcome.tasks[0].diff
+    assert "+ListenPort = 51820" in outcome.tasks[0].diff
+    assert outcome.tasks[1].message == "bad hash <redacted> for password: <redacted>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password: "hunter2"', 'password: "<redacted>"'),
+        ("PresharedKey = abc=", "PresharedKey = <redacted>"),
+        ("api_token=xyz, next", "api_token=<redacted>, next"),
+        ("ListenPort = 51820", "ListenPort = 51820"),
+        ("PublicKey = AAAA", "PublicKey = AAAA"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected

@@ -1,0 +1,27 @@
+"""systemctl for schedules: the only place the tool talks to the controller's systemd."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from provisioner.errors import ControllerError
+
+
+def available() -> bool:
+    """True when systemd runs this machine (else schedules fall back to cron)."""
+    return shutil.which("systemctl") is not None and Path("/run/systemd/system").is_dir()
+
+
+def systemctl(user: bool, *args: str) -> str:
+    """Run systemctl (``--user`` for user scope) and return its stdout.
+
+    Raises:
+        ControllerError: systemctl failed; its stderr is in the message.
+    """
+    argv = ["systemctl", *(["--user"] if user else []), *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        raise ControllerError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout

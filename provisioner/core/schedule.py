@@ -1,0 +1,234 @@
+"""Use case: nightly comply runs as systemd service + timer units, or a cron line."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from provisioner.adapters import systemd
+from provisioner.config import Settings
+from provisioner.errors import InputError
+
+PREFIX = "provisioner-comply-"
+_AT = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class Scope(StrEnum):
+    """Where the schedule lives."""
+
+    USER = "user"
+    SYSTEM = "system"
+    CRON = "cron"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One installed schedule."""
+
+    name: str
+    at: str
+    scope: Scope
+    command: str
+    files: tuple[Path, ...]
+
+
+def resolve(scope: str) -> Scope:
+    """``auto``: user-scope systemd units where systemd runs this machine, else a cron line.
+
+    Raises:
+        InputError: an unknown scope.
+    """
+    if scope == "auto":
+        return Scope.USER if systemd.available() else Scope.CRON
+    try:
+        return Scope(scope)
+    except ValueError:
+        raise InputError(f"--scope {scope!r}: choose auto, user, system or cron") from None
+
+
+def unit_dir(scope: Scope, settings: Settings, override: Path | None) -> Path:
+    """Default directory of the unit files (or the cron file) of a scope."""
+    if override is not None:
+        return override
+    if scope == Scope.SYSTEM:
+        return Path("/etc/systemd/system")
+    if scope == Scope.CRON:
+        return Path("/etc/cron.d")
+    return settings.config_dir.parent / "systemd" / "user"
+
+
+def command(
+    settings: Settings, comuni: list[str], remediate: bool, report_dir: Path | None
+) -> list[str]:
+    """The comply command a schedule runs: absolute paths, skips itself if still running."""
+    exe = Path(sys.executable).parent / "provisioner"
+    argv = [
+        str(exe),
+        "--state-dir",
+        str(settings.state_dir),
+        "--inventory-dir",
+        str(settings.inventory_dir),
+        "comply",
+        *(comuni or ["--all"]),
+        "--skip-if-running",
+    ]
+    if remediate:
+        argv.append("--remediate")
+    if report_dir is not None:
+        argv += ["--report-dir", str(report_dir)]
+    return argv
+
+
+def _check(name: str, at: str) -> tuple[int, int]:
+    if not _NAME.match(name):
+        raise InputError(f"schedule: name {name!r} must be lowercase letters, digits, - or _")
+    match = _AT.match(at)
+    if match is None:
+        raise InputError(f"schedule: --at {at!r} must be HH:MM (24 h), e.g. 02:30")
+    return int(match[1]), int(match[2])
+
+
+def render_units(name: str, at: str, argv: list[str]) -> tuple[str, str]:
+    """The service and timer unit texts."""
+    _check(name, at)
+    service = (
+        "# Written by provisioner schedule add; remove with: provisioner schedule remove "
+        f"{name}\n"
+        "[Unit]\n"
+        f"Description=provisioner comply ({name})\n"
+        "Wants=network-online.target\nAfter=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        # 7 is drift, 3/4 failed/unreachable hosts: a finding, not a broken service.
+        "SuccessExitStatus=3 4 7\n"
+        f"ExecStart={shlex.join(argv)}\n"
+    )
+    timer = (
+        "# Written by provisioner schedule add\n"
+        "[Unit]\n"
+        f"Description=provisioner comply ({name}) at {at}\n\n"
+        "[Timer]\n"
+        f"OnCalendar=*-*-* {at}:00\n"
+        "Persistent=true\n"
+        "RandomizedDelaySec=60\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+    return service, timer
+
+
+def cron_line(name: str, at: str, argv: list[str], lock: Path) -> str:
+    """A /etc/cron.d line; flock -n skips the run while the previous one still holds the lock."""
+    hour, minute = _check(name, at)
+    return (
+        f"# provisioner comply ({name}); remove with: provisioner schedule remove {name}\n"
+        f"{minute} {hour} * * * root flock -n {shlex.quote(str(lock))} {shlex.join(argv)}\n"
+    )
+
+
+def add(
+    settings: Settings,
+    *,
+    comuni: list[str],
+    at: str,
+    remediate: bool,
+    scope: Scope,
+    directory: Path | None = None,
+    report_dir: Path | None = None,
+    activate: bool = True,
+) -> Schedule:
+    """Install a schedule; with systemd, enable and start its timer.
+
+    Raises:
+        InputError: bad name or time.
+        ControllerError: systemctl refused.
+    """
+    name = "-".join(comuni) if comuni else "all"
+    _check(name, at)  # before anything is written
+    argv = command(settings, comuni, remediate, report_dir)
+    target = unit_dir(scope, settings, directory)
+    target.mkdir(parents=True, exist_ok=True)
+    if scope == Scope.CRON:
+        path = target / f"{PREFIX}{name}"
+        lock = settings.state_dir / "locks" / f"schedule-{name}.cron.lock"
+        path.write_text(cron_line(name, at, argv, lock), encoding="utf-8")
+        return Schedule(name, at, scope, shlex.join(argv), (path,))
+    service, timer = render_units(name, at, argv)
+    service_path = target / f"{PREFIX}{name}.service"
+    timer_path = target / f"{PREFIX}{name}.timer"
+    service_path.write_text(service, encoding="utf-8")
+    timer_path.write_text(timer, encoding="utf-8")
+    if activate:
+        user = scope == Scope.USER
+        systemd.systemctl(user, "daemon-reload")
+        systemd.systemctl(user, "enable", "--now", timer_path.name)
+    return Schedule(name, at, scope, shlex.join(argv), (service_path, timer_path))
+
+
+def list_schedules(
+    settings: Settings, scope: Scope, directory: Path | None = None
+) -> list[Schedule]:
+    """Schedules installed in a scope's directory."""
+    target = unit_dir(scope, settings, directory)
+    if not target.is_dir():
+        return []
+    found = []
+    if scope == Scope.CRON:
+        for path in sorted(target.glob(f"{PREFIX}*")):
+            line = path.read_text(encoding="utf-8").splitlines()[-1].split()
+            at = f"{int(line[1]):02d}:{int(line[0]):02d}"
+            found.append(
+                Schedule(path.name.removeprefix(PREFIX), at, scope, " ".join(line[8:]), (path,))
+            )
+        return found
+    for timer in sorted(target.glob(f"{PREFIX}*.timer")):
+        service = timer.with_suffix(".service")
+        text = timer.read_text(encoding="utf-8")
+        at_match = re.search(r"^OnCalendar=\S+ (\d\d:\d\d):00$", text, re.MULTILINE)
+        exec_match = re.search(
+            r"^ExecStart=(.*)$",
+            service.read_text(encoding="utf-8") if service.is_file() else "",
+            re.MULTILINE,
+        )
+        found.append(
+            Schedule(
+                timer.stem.removeprefix(PREFIX),
+                at_match[1] if at_match else "?",
+                scope,
+                exec_match[1] if exec_match else "?",
+                (service, timer),
+            )
+        )
+    return found
+
+
+def remove(
+    settings: Settings,
+    name: str,
+    scope: Scope,
+    directory: Path | None = None,
+    activate: bool = True,
+) -> Schedule:
+    """Stop and delete a schedule.
+
+    Raises:
+        InputError: no such schedule in that scope.
+    """
+    match = next((s for s in list_schedules(settings, scope, directory) if s.name == name), None)
+    if match is None:
+        raise InputError(
+            f"{unit_dir(scope, settings, directory)}: no schedule {name!r} ({scope} scope); "
+            "see 'provisioner schedule list'"
+        )
+    if scope != Scope.CRON and activate:
+        systemd.systemctl(scope == Scope.USER, "disable", "--now", f"{PREFIX}{name}.timer")
+    for path in match.files:
+        path.unlink(missing_ok=True)
+    if scope != Scope.CRON and activate:
+        systemd.systemctl(scope == Scope.USER, "daemon-reload")
+    return match
