@@ -240,7 +240,11 @@ class Podman:
                 raise ControllerError(f"{name}: {unit} not active after {timeout:.0f}s")
             time.sleep(0.5)
 
-    def labelled(self) -> list[str]:
-        """Names of all lab containers."""
+    def labelled(self, prefix: str = "") -> list[str]:
+        """Names of the containers this tool started (label), whose names start with ``prefix``.
+
+        The label alone is shared by every environment built on this adapter (the lab, bench
+        fleets): callers pass their name prefix so they never remove each other's containers.
+        """
         proc = self._run(["ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}"])
-        return sorted(n for n in proc.stdout.split() if n)
+        return sorted(n for n in proc.stdout.split() if n and n.startswith(prefix))

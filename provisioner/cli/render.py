@@ -279,7 +279,10 @@ def host_roles(report: RunReport, host: str) -> None:
     table = Table(title=f"{host}: before / after, per role")
     for col in ("role", "before", "after"):
         table.add_column(col, overflow="fold")
-    roles = sorted({t.role or "(playbook)" for t in tasks})
+    roles = sorted(
+        {r or "(playbook)" for h, r in outcome.host_roles if h == host}
+        | {t.role or "(playbook)" for t in tasks}
+    )
     for role in roles:
         mine = [t for t in tasks if (t.role or "(playbook)") == role]
         changed = [t.task for t in mine if t.outcome == "changed"]

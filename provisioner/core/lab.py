@@ -160,7 +160,7 @@ class Lab:
         if self.resized:
             _write(self.size_file, f"{self.laptops}\n")
         wanted = {self.container(h) for h in (*self.hosts, INTRANET)}
-        for name in self.podman.labelled():
+        for name in self.podman.labelled(PREFIX):
             if name.startswith(PREFIX + "laptop-") and name not in wanted:
                 self.podman.remove(name)
         for host in (*self.hosts, INTRANET):
@@ -200,7 +200,7 @@ class Lab:
     def down(self) -> list[str]:
         """Remove the lab containers and networks (the image stays)."""
         GearServer(self.dir).stop()
-        names = self.podman.labelled()
+        names = self.podman.labelled(PREFIX)
         for name in names:
             self.podman.remove(name)
         for net in (OFFICE, INTERNET):
