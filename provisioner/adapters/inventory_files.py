@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from provisioner.errors import InputError, InventoryError, InventoryProblem
-from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
+from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory, rdp_problems
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 _HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"}
@@ -376,3 +376,6 @@ class _Reader:
                     f"office network {net} overlaps the VPN pool {settings.comune_vpn_pool}",
                     field="comune_office_networks",
                 )
+        groups = {name: host.groups for name, host in hosts.items()}
+        for key, message in rdp_problems(settings, groups, self.directory):
+            self.problem(where(key), message, field=key)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.runner import EventSink, Executor
 from provisioner.config import Settings
-from provisioner.core import vpn
+from provisioner.core import rdp_files, vpn
 from provisioner.core.runs import RunReport, run_playbook
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import PlaybookRequest
+from provisioner.models.run import PlaybookRequest, RunStatus
 
 PLAYBOOK = "enable_remote_work.yml"
 
@@ -57,7 +58,7 @@ def enable(
         tags=tags,
         skip_tags=skip_tags,
     )
-    return run_playbook(
+    report = run_playbook(
         settings,
         request,
         inventory,
@@ -66,6 +67,13 @@ def enable(
         runner=runner,
         prepare=allocate,
     )
+    if check or report.outcome.status != RunStatus.SUCCESSFUL:
+        return report
+    written = rdp_files.write(inventory.settings, report.run_dir)
+    if not written:
+        return report
+    note = f"{len(written)} .rdp connection file(s) for the users in {written[0].parent}"
+    return dataclasses.replace(report, notes=(*report.notes, note))
 
 
 def _record(
