@@ -33,6 +33,8 @@ def enable(
 
     The inventory and the VPN addressing are validated before anything is written. New endpoints
     get their tunnel address recorded in the inventory (not in check mode) under the lock.
+    After a completed run (not in check mode), each user mapped to a desktop gets a ``.rdp``
+    file in the run directory (``rdp/<user>.rdp``), noted in the report.
     """
     source = YamlDirectorySource(settings.inventory_dir)
     inventory = source.load(comune)
