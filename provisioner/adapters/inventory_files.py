@@ -17,6 +17,7 @@ from provisioner.models.inventory import (
     Host,
     Inventory,
     netgear_problems,
+    rdp_problems,
 )
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
@@ -385,3 +386,6 @@ class _Reader:
                     f"office network {net} overlaps the VPN pool {settings.comune_vpn_pool}",
                     field="comune_office_networks",
                 )
+        groups = {name: host.groups for name, host in hosts.items()}
+        for key, message in rdp_problems(settings, groups, self.directory):
+            self.problem(where(key), message, field=key)

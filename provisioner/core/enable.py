@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.runner import EventSink, Executor
 from provisioner.config import Settings
-from provisioner.core import vpn
+from provisioner.core import rdp_files, vpn
 from provisioner.core.runs import RunReport, run_playbook
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import PlaybookRequest
+from provisioner.models.run import PlaybookRequest, RunStatus
 
 PLAYBOOK = "enable_remote_work.yml"
 
@@ -35,6 +36,9 @@ def enable(
     The inventory and the VPN addressing are validated before anything is written. New endpoints
     get their tunnel address recorded in the inventory (not in check mode) under the lock.
     ``use_case`` names the run in history (``comply`` and ``remediate`` run this same playbook).
+
+    After a completed run (not in check mode), each user mapped to a desktop gets a ``.rdp``
+    file in the run directory (``rdp/<user>.rdp``), noted in the report.
     """
     source = YamlDirectorySource(settings.inventory_dir)
     inventory = source.load(comune)
@@ -60,7 +64,7 @@ def enable(
         tags=tags,
         skip_tags=skip_tags,
     )
-    return run_playbook(
+    report = run_playbook(
         settings,
         request,
         inventory,
@@ -69,6 +73,13 @@ def enable(
         runner=runner,
         prepare=allocate,
     )
+    if check or report.outcome.status != RunStatus.SUCCESSFUL:
+        return report
+    written = rdp_files.write(inventory.settings, report.run_dir)
+    if not written:
+        return report
+    note = f"{len(written)} .rdp connection file(s) for the users in {written[0].parent}"
+    return dataclasses.replace(report, notes=(*report.notes, note))
 
 
 def record_addresses(

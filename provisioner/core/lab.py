@@ -46,8 +46,9 @@ FIXED_HOSTS: tuple[LabHost, ...] = (
         {OFFICE.name: "10.89.1.10", INTERNET.name: "10.89.2.10"},
         tun=True,
     ),
-    LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}),
-    LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}),
+    # tun=True also grants NET_ADMIN, which their nftables filters need.
+    LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}, tun=True),
+    LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}, tun=True),
 )
 DEFAULT_LAPTOPS = 2
 MAX_LAPTOPS = 150

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -69,6 +70,29 @@ class AllowedService(BaseModel):
     proto: Literal["tcp", "udp"] = "tcp"
 
 
+class RdpDesktop(BaseModel):
+    """An office desktop reachable through the RD gateway (an ``office_desktops`` host)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: HostName = Field(description="the desktop's inventory name")
+    address: ipaddress.IPv4Address = Field(description="its address, as the RD gateway reaches it")
+    port: int = Field(default=3389, ge=1, le=65535, description="its RDP port")
+
+
+class RdpUser(BaseModel):
+    """A user, their office desktop and their fixed listener on the RD gateway."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
+    desktop: HostName = Field(description="a desktop of comune_rdp_desktops")
+    port: int = Field(ge=1024, le=65535, description="the gateway's port leading to that desktop")
+    endpoint: HostName | None = Field(
+        default=None, description="the user's laptop (an endpoint): the RDP readiness runs there"
+    )
+
+
 class ComuneSettings(BaseModel):
     """Settings of a comune, from ``group_vars/all/`` (keys prefixed ``comune_``)."""
 
@@ -91,6 +115,23 @@ class ComuneSettings(BaseModel):
     comune_vpn_readiness_service: str = Field(
         default="", description="name of the allowed service the readiness check connects to"
     )
+    comune_rd_gateway_address: ipaddress.IPv4Address | None = Field(
+        default=None,
+        description="the RD gateway's office address: users reach it through the VPN (.rdp files), "
+        "the desktops accept RDP from it only",
+    )
+    comune_rd_gateway_sources: list[ipaddress.IPv4Network] = Field(
+        default_factory=list,
+        description="allowed on the RD gateway besides the VPN pool (a masquerading VPN gateway)",
+    )
+    comune_rd_gateway_certificate: str = Field(
+        default="", description="the comune's PEM certificate, relative to the inventory directory"
+    )
+    comune_rd_gateway_private_key: str = Field(
+        default="", description="its private key (PEM), relative to the inventory directory"
+    )
+    comune_rdp_desktops: list[RdpDesktop] = Field(default_factory=list)
+    comune_rdp_users: list[RdpUser] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _readiness_service_is_allowed(self) -> ComuneSettings:
@@ -108,6 +149,94 @@ class ComuneSettings(BaseModel):
         if isinstance(value, int):
             raise ValueError("must be a quoted 6-digit string (e.g. '024058'), YAML read a number")
         return value
+
+
+def rdp_problems(
+    settings: ComuneSettings, groups: dict[str, tuple[str, ...]], directory: Path
+) -> list[tuple[str, str]]:
+    """Cross-checks of the remote desktop settings against the hosts and the files.
+
+    Args:
+        settings: The comune's validated settings.
+        groups: Host name -> its groups, for every host of the inventory.
+        directory: The comune's inventory directory (certificate paths are relative to it).
+
+    Returns:
+        (field, message) per problem; empty when the settings are sound.
+    """
+    problems: list[tuple[str, str]] = []
+    desktops: dict[str, RdpDesktop] = {}
+    for desktop in settings.comune_rdp_desktops:
+        if desktop.name in desktops:
+            problems.append(("comune_rdp_desktops", f"desktop {desktop.name!r} is listed twice"))
+        elif "office_desktops" not in groups.get(desktop.name, ()):
+            problems.append(
+                (
+                    "comune_rdp_desktops",
+                    f"desktop {desktop.name!r} is not a host of group office_desktops",
+                )
+            )
+        desktops[desktop.name] = desktop
+    by_port: dict[int, str] = {}
+    names: set[str] = set()
+    for user in settings.comune_rdp_users:
+        if user.name in names:
+            problems.append(("comune_rdp_users", f"user {user.name!r} is listed twice"))
+        names.add(user.name)
+        if user.desktop not in desktops:
+            problems.append(
+                (
+                    "comune_rdp_users",
+                    f"user {user.name!r} is mapped to desktop {user.desktop!r}, "
+                    "which is not in comune_rdp_desktops",
+                )
+            )
+        if user.port in by_port:
+            problems.append(
+                (
+                    "comune_rdp_users",
+                    f"users {by_port[user.port]!r} and {user.name!r} share gateway port "
+                    f"{user.port} (one fixed listener per user)",
+                )
+            )
+        by_port.setdefault(user.port, user.name)
+        if user.endpoint is not None and "endpoints" not in groups.get(user.endpoint, ()):
+            problems.append(
+                (
+                    "comune_rdp_users",
+                    f"user {user.name!r}: endpoint {user.endpoint!r} is not a host of group "
+                    "endpoints",
+                )
+            )
+    gateway = settings.comune_rd_gateway_address
+    if gateway is not None:
+        for user in settings.comune_rdp_users:
+            if not any(
+                gateway in s.address and s.port == user.port and s.proto == "tcp"
+                for s in settings.comune_vpn_allowed_services
+            ):
+                problems.append(
+                    (
+                        "comune_vpn_allowed_services",
+                        f"user {user.name!r}: gateway port {gateway}:{user.port}/tcp is not "
+                        "allowed through the VPN",
+                    )
+                )
+    if settings.comune_rdp_users and gateway is None:
+        problems.append(
+            ("comune_rd_gateway_address", "missing: required when comune_rdp_users is set")
+        )
+    cert, key = settings.comune_rd_gateway_certificate, settings.comune_rd_gateway_private_key
+    if bool(cert) != bool(key):
+        field = "comune_rd_gateway_private_key" if cert else "comune_rd_gateway_certificate"
+        problems.append((field, "the certificate and its private key go together"))
+    for field, value in (
+        ("comune_rd_gateway_certificate", cert),
+        ("comune_rd_gateway_private_key", key),
+    ):
+        if value and not (directory / value).is_file():
+            problems.append((field, f"file not found: {directory / value}"))
+    return problems
 
 
 class Host(BaseModel):

@@ -60,3 +60,45 @@ def test_broken_inventory_writes_nothing(
 
     assert not settings.state_dir.exists()
     assert fake_ansible.calls == []
+
+
+_RDP = {
+    "comune_rd_gateway_address": "192.168.10.11",
+    "comune_vpn_allowed_services": [
+        {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389, "proto": "tcp"}
+    ],
+    "comune_rdp_desktops": [{"name": "pc-anagrafe-01", "address": "192.168.10.21"}],
+    "comune_rdp_users": [{"name": "mrossi", "desktop": "pc-anagrafe-01", "port": 3389}],
+}
+
+
+def test_successful_run_writes_the_users_rdp_files(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+) -> None:
+    make_comune(settings=_RDP)
+    fake_ansible.events = [stats(**{"pc-anagrafe-01": {"ok": 1}})]
+
+    report = enable(settings, SLUG)
+
+    rdp = report.run_dir / "rdp" / "mrossi.rdp"
+    assert rdp.read_bytes().startswith(b"full address:s:192.168.10.11:3389\r\n")
+    assert report.notes[-1] == f"1 .rdp connection file(s) for the users in {rdp.parent}"
+
+
+@pytest.mark.parametrize(("check", "status"), [(True, "successful"), (False, "failed")])
+def test_no_rdp_files_in_check_mode_or_after_a_failed_run(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+    check: bool,
+    status: str,
+) -> None:
+    make_comune(settings=_RDP)
+    fake_ansible.status = status
+    fake_ansible.rc = 0 if status == "successful" else 2
+
+    report = enable(settings, SLUG, check=check)
+
+    assert not (report.run_dir / "rdp").exists()
