@@ -11,10 +11,18 @@ import yaml
 from pydantic import ValidationError
 
 from provisioner.errors import InputError, InventoryError, InventoryProblem
-from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
+from provisioner.models.inventory import (
+    GROUPS,
+    ComuneSettings,
+    Host,
+    Inventory,
+    meeting_problems,
+)
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"}
+_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"} | {
+    name for name in Host.model_fields if name.startswith("meeting_client_")
+}
 _INVENTORY_SUFFIXES = (".yml", ".yaml")
 
 
@@ -375,4 +383,12 @@ class _Reader:
                     where("comune_office_networks"),
                     f"office network {net} overlaps the VPN pool {settings.comune_vpn_pool}",
                     field="comune_office_networks",
+                )
+        for host in hosts.values():
+            for field, message in meeting_problems(settings, host):
+                # The file that sets the field, else the one that asks for the package.
+                meeting = [v for k, v in host.origins.items() if k.startswith("meeting_client_")]
+                source = host.origins.get(field) or next(iter(meeting), host.source)
+                self.problem(
+                    self.directory.parent.parent / source, message, field=field, host=host.name
                 )
