@@ -97,7 +97,8 @@ Origin = Annotated[str, AfterValidator(_check_origin)]
 PemCertificate = Annotated[str, AfterValidator(_check_pem_certificate)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 OptionalSha256 = Annotated[str, StringConstraints(pattern=r"^([0-9a-fA-F]{64})?$")]
-DebPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
+# A Debian package name, or a winget id on Windows (e.g. Jitsi.Meet).
+PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]+$")]
 MeetingMode = Literal["browser", "package"]
 MeetingBrowser = Literal["chromium", "firefox-esr"]
 PackageSource = Literal["apt", "url"]
@@ -148,7 +149,7 @@ class ComuneSettings(BaseModel):
     comune_meeting_extra_origins: list[Origin] = Field(
         default_factory=list, description="more origins allowed camera, microphone, screen sharing"
     )
-    comune_meeting_package_name: DebPackage = "baresip"
+    comune_meeting_package_name: PackageName = "baresip"
     comune_meeting_package_source: PackageSource = "apt"
     comune_meeting_package_url: OptionalHttpsUrl = ""
     comune_meeting_package_checksum: OptionalSha256 = ""
@@ -204,7 +205,7 @@ class Host(BaseModel):
     meeting_client_browser: MeetingBrowser | None = None
     meeting_client_url: HttpsUrl | None = None
     meeting_client_extra_origins: list[Origin] | None = None
-    meeting_client_package_name: DebPackage | None = None
+    meeting_client_package_name: PackageName | None = None
     meeting_client_package_source: PackageSource | None = None
     meeting_client_package_url: HttpsUrl | None = None
     meeting_client_package_checksum: Sha256 | None = None

@@ -256,7 +256,7 @@ def test_extra_origins_refuse_non_origins(origin: str, needle: str) -> None:
         ("comune_meeting_browser", "opera"),
         ("comune_meeting_package_source", "ftp"),
         ("comune_meeting_package_checksum", "abc123"),
-        ("comune_meeting_package_name", "Bad Name"),
+        ("comune_meeting_package_name", "bad name"),
         ("comune_meeting_ca_certificate", "not a certificate"),
     ],
 )
