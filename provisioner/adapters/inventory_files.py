@@ -16,12 +16,15 @@ from provisioner.models.inventory import (
     ComuneSettings,
     Host,
     Inventory,
+    meeting_problems,
     netgear_problems,
     rdp_problems,
 )
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"}
+_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"} | {
+    name for name in Host.model_fields if name.startswith("meeting_client_")
+}
 _INVENTORY_SUFFIXES = (".yml", ".yaml")
 
 
@@ -389,3 +392,11 @@ class _Reader:
         groups = {name: host.groups for name, host in hosts.items()}
         for key, message in rdp_problems(settings, groups, self.directory):
             self.problem(where(key), message, field=key)
+        for host in hosts.values():
+            for field, message in meeting_problems(settings, host):
+                # The file that sets the field, else the one that asks for the package.
+                meeting = [v for k, v in host.origins.items() if k.startswith("meeting_client_")]
+                source = host.origins.get(field) or next(iter(meeting), host.source)
+                self.problem(
+                    self.directory.parent.parent / source, message, field=field, host=host.name
+                )

@@ -73,7 +73,11 @@ def enable(
         runner=runner,
         prepare=allocate,
     )
-    if check or report.outcome.status != RunStatus.SUCCESSFUL:
+    if (
+        check
+        or report.outcome.status != RunStatus.SUCCESSFUL
+        or not inventory.settings.comune_remote_desktop_enabled
+    ):
         return report
     written = rdp_files.write(inventory.settings, report.run_dir)
     if not written:

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -53,10 +54,69 @@ def _check_hostname(value: str) -> str:
     return value
 
 
+def _check_https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https":
+        raise ValueError(f"{value!r} must be an https:// URL (e.g. https://meet.comune.example.it)")
+    if not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not a valid https:// URL (host name missing or blank)")
+    _check_address(parts.hostname)
+    return value
+
+
+def _check_origin(value: str) -> str:
+    _check_https_url(value)
+    parts = urlsplit(value)
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"{value!r} must be an origin https://host[:port], without path, query or fragment"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port (1-65535)") from None
+    return value.rstrip("/")
+
+
+def _check_pem_certificate(value: str) -> str:
+    text = value.strip()
+    if text and not (
+        text.startswith("-----BEGIN CERTIFICATE-----")
+        and text.endswith("-----END CERTIFICATE-----")
+    ):
+        raise ValueError(
+            "must be one PEM certificate (-----BEGIN CERTIFICATE----- ... -----END ...)"
+        )
+    return value
+
+
 Address = Annotated[str, AfterValidator(_check_address)]
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
 HostName = Annotated[str, AfterValidator(_check_hostname)]
 Slug = Annotated[str, StringConstraints(pattern=_SLUG)]
+HttpsUrl = Annotated[str, AfterValidator(_check_https_url)]
+OptionalHttpsUrl = Annotated[str, AfterValidator(lambda v: v and _check_https_url(v))]
+Origin = Annotated[str, AfterValidator(_check_origin)]
+PemCertificate = Annotated[str, AfterValidator(_check_pem_certificate)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+OptionalSha256 = Annotated[str, StringConstraints(pattern=r"^([0-9a-fA-F]{64})?$")]
+# A Debian package name, or a winget id on Windows (e.g. Jitsi.Meet).
+PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]+$")]
+MeetingMode = Literal["browser", "package"]
+MeetingBrowser = Literal["chromium", "firefox-esr"]
+PackageSource = Literal["apt", "url"]
+
+
+def _check_package_source(
+    source: str | None, url: str | None, checksum: str | None, prefix: str
+) -> None:
+    """A package from a URL needs the URL and its SHA-256: nothing unchecked is installed."""
+    if source == "url" and not url:
+        raise ValueError(f"{prefix}_package_source is url but {prefix}_package_url is empty")
+    if source == "url" and not checksum:
+        raise ValueError(
+            f"{prefix}_package_checksum (SHA-256) is required with {prefix}_package_source url"
+        )
 
 
 class AllowedService(BaseModel):
@@ -109,7 +169,24 @@ class ComuneSettings(BaseModel):
     comune_vpn_public_endpoint: Endpoint
     comune_vpn_terminator: HostName
     comune_office_networks: list[ipaddress.IPv4Network] = Field(min_length=1)
-    comune_meeting_url: Annotated[str, StringConstraints(pattern=r"^https://[^/?#\s]+(/\S*)?$")]
+    comune_meeting_url: HttpsUrl
+    comune_meeting_enabled: bool = Field(
+        default=True, description="manage meeting software on the endpoints (role meeting_client)"
+    )
+    comune_remote_desktop_enabled: bool = Field(
+        default=True,
+        description="manage the RD gateway, the office desktops' RDP and the endpoints' client",
+    )
+    comune_meeting_mode: MeetingMode = "browser"
+    comune_meeting_browser: MeetingBrowser = "chromium"
+    comune_meeting_extra_origins: list[Origin] = Field(
+        default_factory=list, description="more origins allowed camera, microphone, screen sharing"
+    )
+    comune_meeting_package_name: PackageName = "baresip"
+    comune_meeting_package_source: PackageSource = "apt"
+    comune_meeting_package_url: OptionalHttpsUrl = ""
+    comune_meeting_package_checksum: OptionalSha256 = ""
+    comune_meeting_ca_certificate: PemCertificate = ""
     comune_dns_servers: list[ipaddress.IPv4Address] = Field(default_factory=list)
     comune_vpn_allowed_services: list[AllowedService] = Field(default_factory=list)
     comune_vpn_readiness_service: str = Field(
@@ -141,6 +218,16 @@ class ComuneSettings(BaseModel):
                 f"comune_vpn_readiness_service {self.comune_vpn_readiness_service!r} is not in "
                 f"comune_vpn_allowed_services ({', '.join(names) or 'empty'})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _meeting_package_is_checked(self) -> ComuneSettings:
+        _check_package_source(
+            self.comune_meeting_package_source,
+            self.comune_meeting_package_url,
+            self.comune_meeting_package_checksum,
+            "comune_meeting",
+        )
         return self
 
     @field_validator("comune_istat_code", mode="before")
@@ -251,6 +338,16 @@ class Host(BaseModel):
     vpn_client_address: ipaddress.IPv4Address | None = Field(
         default=None, description="tunnel address, allocated once by the tool (host_vars)"
     )
+    # A host may take another meeting mode or client than its comune (host_vars, role variables).
+    meeting_client_mode: MeetingMode | None = None
+    meeting_client_browser: MeetingBrowser | None = None
+    meeting_client_url: HttpsUrl | None = None
+    meeting_client_extra_origins: list[Origin] | None = None
+    meeting_client_package_name: PackageName | None = None
+    meeting_client_package_source: PackageSource | None = None
+    meeting_client_package_url: HttpsUrl | None = None
+    meeting_client_package_checksum: Sha256 | None = None
+    meeting_client_ca_certificate: PemCertificate | None = None
     source: str = Field(description="file the host is defined in")
     origins: dict[str, str] = Field(
         default_factory=dict, description="typed field -> file that sets it (host_vars)"
@@ -261,6 +358,27 @@ class Host(BaseModel):
     def address(self) -> str:
         """Where Ansible connects (``ansible_host`` or the name)."""
         return self.ansible_host or self.name
+
+
+def meeting_problems(settings: ComuneSettings, host: Host) -> list[tuple[str, str]]:
+    """``(field, message)`` for a host whose meeting package (with comune defaults) is unchecked.
+
+    Args:
+        settings: The comune's settings (the defaults).
+        host: The host, whose ``meeting_client_*`` variables override them.
+    """
+    mode = host.meeting_client_mode or settings.comune_meeting_mode
+    source = host.meeting_client_package_source or settings.comune_meeting_package_source
+    if mode != "package" or source != "url":
+        return []
+    url = host.meeting_client_package_url or settings.comune_meeting_package_url
+    checksum = host.meeting_client_package_checksum or settings.comune_meeting_package_checksum
+    try:
+        _check_package_source(source, url, checksum, "meeting_client")
+    except ValueError as exc:
+        field = "meeting_client_package_url" if not url else "meeting_client_package_checksum"
+        return [(field, str(exc))]
+    return []
 
 
 class Inventory(BaseModel):

@@ -16,6 +16,9 @@ from tests.integration.conftest import LabEnv, host_states, readiness
 pytestmark = pytest.mark.lab
 
 GATEWAY = "prov-lab-lab-vpn-gw"
+# The lab's hosts holding the endpoints' peers: the Linux gateway and the simulated RouterOS
+# concentrator (netgear_role vpn_concentrator).
+PEER_HOLDERS = {"lab-vpn-gw", "lab-mikrotik"}
 ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
 
 
@@ -53,9 +56,10 @@ def test_reprovision_converges_that_laptop_only(lab: LabEnv) -> None:
     summary = lab.summary(result.stdout)
     assert summary["use_case"] == "reprovision"
     states = host_states(summary)
-    # only the laptop and, for its peer, the gateway are in the run; the gateway did not change
-    assert set(states) == {"laptop-02", "lab-vpn-gw"}
-    assert states["lab-vpn-gw"]["changed"] == 0
+    # only the laptop and, for its peer, the gateway and the concentrator gear are in the run;
+    # neither changed
+    assert set(states) == {"laptop-02", *PEER_HOLDERS}
+    assert {h: states[h]["changed"] for h in PEER_HOLDERS} == dict.fromkeys(PEER_HOLDERS, 0)
     assert _changed_tasks(summary) == [("laptop-02", "Install the admin's SSH public keys")]
     assert readiness(summary) == {("laptop-02", "vpn"): True}
     assert "before / after, per role" in result.stdout
@@ -142,7 +146,7 @@ def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(lab: LabEnv) 
         summary = lab.summary(result.stdout)
         states = host_states(summary)
         assert states["laptop-02"]["state"] == "unreachable"
-        assert states["lab-vpn-gw"]["changed"] == 0
+        assert {h: states[h]["changed"] for h in PEER_HOLDERS} == dict.fromkeys(PEER_HOLDERS, 0)
         assert _peers(lab) == before
     finally:
         up = lab.run("lab", "up")
@@ -163,7 +167,7 @@ def test_third_endpoint_adds_exactly_one_peer_then_decommission_removes_it(lab: 
         assert result.returncode == 0, result.stdout + result.stderr
         summary = lab.summary(result.stdout)
         changed = {h for h, e in host_states(summary).items() if e["changed"]}
-        assert changed == {"laptop-03", "lab-vpn-gw"}
+        assert changed == {"laptop-03", *PEER_HOLDERS}
         gateway_tasks = {t for h, t in _changed_tasks(summary) if h == "lab-vpn-gw"}
         assert gateway_tasks <= {
             "Configure the tunnel and its peers",

@@ -547,3 +547,64 @@ def test_only_vault_encrypted_settings_reports_missing_keys(comune: ComuneFiles)
 
     missing = {p.field for p in info.value.problems if p.message == "missing (required)"}
     assert {"comune_name", "comune_slug", "comune_istat_code"} <= missing
+
+
+# --- meeting software -------------------------------------------------------------------------
+
+
+def test_meeting_origin_with_a_path(make_comune: MakeComune) -> None:
+    files = make_comune(settings={"comune_meeting_extra_origins": ["https://media.example.it/x"]})
+
+    problem = _only(_problems(files), "comune_meeting_extra_origins")
+
+    assert problem.file == files.rel(files.settings_file)
+    assert "'https://media.example.it/x' must be an origin https://host[:port]" in problem.message
+
+
+def test_unknown_meeting_mode(make_comune: MakeComune) -> None:
+    files = make_comune(settings={"comune_meeting_mode": "webapp"})
+
+    problem = _only(_problems(files), "comune_meeting_mode")
+
+    assert "'browser' or 'package'" in problem.message
+    assert "(got 'webapp')" in problem.message
+
+
+def test_host_meeting_mode_is_typed_from_host_vars(comune: ComuneFiles) -> None:
+    (comune.dir / "host_vars").mkdir()
+    (comune.dir / "host_vars" / "laptop-sindaco.yml").write_text(
+        "meeting_client_mode: package\nmeeting_client_package_name: baresip\n", encoding="utf-8"
+    )
+
+    host = _load(comune).hosts["laptop-sindaco"]
+
+    assert host.meeting_client_mode == "package"
+    assert host.origins["meeting_client_mode"] == f"inventory/{SLUG}/host_vars/laptop-sindaco.yml"
+
+
+def test_host_unknown_meeting_mode_names_file_host_field(comune: ComuneFiles) -> None:
+    (comune.dir / "host_vars").mkdir()
+    (comune.dir / "host_vars" / "laptop-sindaco.yml").write_text(
+        "meeting_client_mode: zoom\n", encoding="utf-8"
+    )
+
+    problem = _only(_problems(comune), "meeting_client_mode")
+
+    assert problem.host == "laptop-sindaco"
+    assert problem.file == f"inventory/{SLUG}/host_vars/laptop-sindaco.yml"
+    assert "(got 'zoom')" in problem.message
+
+
+def test_host_package_url_without_checksum(comune: ComuneFiles) -> None:
+    (comune.dir / "host_vars").mkdir()
+    (comune.dir / "host_vars" / "laptop-sindaco.yml").write_text(
+        "meeting_client_mode: package\nmeeting_client_package_source: url\n"
+        "meeting_client_package_url: https://pkg.example.it/client.deb\n",
+        encoding="utf-8",
+    )
+
+    problem = _only(_problems(comune), "meeting_client_package_checksum")
+
+    assert problem.host == "laptop-sindaco"
+    assert problem.file == f"inventory/{SLUG}/host_vars/laptop-sindaco.yml"
+    assert "SHA-256" in problem.message

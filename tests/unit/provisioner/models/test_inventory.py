@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory
+from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory, meeting_problems
 from tests.unit.fakes import SETTINGS, SLUG
 
 
@@ -192,3 +192,143 @@ def test_inventory_groups_hosts_in_name_order() -> None:
 def test_inventory_refuses_slug_not_matching_directory() -> None:
     with pytest.raises(ValidationError, match="comune_slug 'castelnuovo' does not match directory"):
         Inventory(comune="montebello", directory="/x", settings=_settings(), hosts={})
+
+
+# --- meeting software ---------------------------------------------------------------------------
+
+SHA = "a" * 64
+
+
+def test_meeting_defaults_are_browser_chromium_apt() -> None:
+    s = _settings()
+
+    assert s.comune_meeting_mode == "browser"
+    assert s.comune_meeting_browser == "chromium"
+    assert s.comune_meeting_package_source == "apt"
+    assert s.comune_meeting_extra_origins == []
+    assert s.comune_meeting_ca_certificate == ""
+
+
+def test_meeting_url_error_says_https() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_meeting_url="http://meet.castelnuovo.example.it")
+
+    message = info.value.errors()[0]["msg"]
+    assert "'http://meet.castelnuovo.example.it' must be an https:// URL" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        ("https://media.example.it", "https://media.example.it"),
+        ("https://media.example.it:8443/", "https://media.example.it:8443"),
+    ],
+)
+def test_extra_origins_accept_origins(origin: str, expected: str) -> None:
+    assert _settings(comune_meeting_extra_origins=[origin]).comune_meeting_extra_origins == [
+        expected
+    ]
+
+
+@pytest.mark.parametrize(
+    ("origin", "needle"),
+    [
+        ("https://media.example.it/sala", "without path, query or fragment"),
+        ("https://media.example.it?room=1", "without path, query or fragment"),
+        ("https://media.example.it/#x", "without path, query or fragment"),
+        ("http://media.example.it", "must be an https:// URL"),
+        ("https://media.example.it:99999", "invalid port"),
+    ],
+)
+def test_extra_origins_refuse_non_origins(origin: str, needle: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_meeting_extra_origins=[origin])
+
+    assert _error_fields(info.value) == ["comune_meeting_extra_origins"]
+    assert needle in info.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("comune_meeting_mode", "webapp"),
+        ("comune_meeting_browser", "opera"),
+        ("comune_meeting_package_source", "ftp"),
+        ("comune_meeting_package_checksum", "abc123"),
+        ("comune_meeting_package_name", "bad name"),
+        ("comune_meeting_ca_certificate", "not a certificate"),
+    ],
+)
+def test_meeting_fields_refuse_bad_values(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(**{field: value})
+
+    assert _error_fields(info.value) == [field]
+
+
+def test_unknown_mode_names_the_choices() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(comune_meeting_mode="webapp")
+
+    assert "'browser' or 'package'" in info.value.errors()[0]["msg"]
+
+
+def test_package_from_url_needs_its_checksum() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(
+            comune_meeting_mode="package",
+            comune_meeting_package_source="url",
+            comune_meeting_package_url="https://pkg.example.it/client.deb",
+        )
+
+    assert "comune_meeting_package_checksum (SHA-256) is required" in str(info.value)
+
+
+def test_package_from_url_with_checksum_is_accepted() -> None:
+    s = _settings(
+        comune_meeting_mode="package",
+        comune_meeting_package_source="url",
+        comune_meeting_package_url="https://pkg.example.it/client.deb",
+        comune_meeting_package_checksum=SHA,
+    )
+
+    assert s.comune_meeting_package_checksum == SHA
+
+
+def _endpoint(**meeting: Any) -> Host:
+    return Host(name="laptop-01", groups=("endpoints",), source="hosts.yml", **meeting)
+
+
+def test_host_meeting_overrides_are_typed_and_checked() -> None:
+    assert _endpoint(meeting_client_mode="package").meeting_client_mode == "package"
+    with pytest.raises(ValidationError) as info:
+        _endpoint(meeting_client_mode="zoom")
+    assert _error_fields(info.value) == ["meeting_client_mode"]
+
+
+def test_host_package_from_url_without_checksum_is_a_problem() -> None:
+    host = _endpoint(
+        meeting_client_mode="package",
+        meeting_client_package_source="url",
+        meeting_client_package_url="https://pkg.example.it/client.deb",
+    )
+
+    assert meeting_problems(_settings(), host) == [
+        (
+            "meeting_client_package_checksum",
+            "meeting_client_package_checksum (SHA-256) is required with "
+            "meeting_client_package_source url",
+        )
+    ]
+
+
+def test_host_package_from_url_takes_the_comune_checksum() -> None:
+    settings = _settings(
+        comune_meeting_package_url="https://pkg.example.it/client.deb",
+        comune_meeting_package_checksum=SHA,
+    )
+    host = _endpoint(meeting_client_mode="package", meeting_client_package_source="url")
+
+    assert meeting_problems(settings, host) == []
+    assert meeting_problems(_settings(), _endpoint()) == []
