@@ -86,13 +86,6 @@ def readiness(summary: dict[str, object]) -> dict[tuple[str, str], bool]:
     return {(str(c["host"]), str(c["check"])): bool(c["ok"]) for c in checks}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the lab share one lab and run in file order: one xdist group, one worker."""
-    for item in items:
-        if "lab" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("lab"))
-
-
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     """Bring the lab up once per session with a private state dir and a canary password."""

@@ -17,7 +17,8 @@ import xmlschema
 from provisioner.core import reports
 from tests.integration.conftest import LabEnv
 
-pytestmark = pytest.mark.lab
+# One xdist group: the lab tests share one lab and run in file order on one worker.
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JUNIT_XSD = ROOT / "tests" / "data" / "junit.xsd"

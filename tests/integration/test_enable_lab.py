@@ -10,7 +10,8 @@ import pytest
 
 from tests.integration.conftest import LabEnv, host_states, readiness
 
-pytestmark = pytest.mark.lab
+# One xdist group: the lab tests share one lab and run in file order on one worker.
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 LAB_HOSTS = {
     "lab-vpn-gw",

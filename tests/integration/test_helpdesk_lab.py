@@ -13,7 +13,8 @@ import yaml
 
 from tests.integration.conftest import LabEnv, host_states, readiness
 
-pytestmark = pytest.mark.lab
+# One xdist group: the lab tests share one lab and run in file order on one worker.
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 GATEWAY = "prov-lab-lab-vpn-gw"
 # The lab's hosts holding the endpoints' peers: the Linux gateway and the simulated RouterOS
