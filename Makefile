@@ -36,11 +36,11 @@ demo: setup
 	$(BIN)/provisioner lab up
 	$(BIN)/provisioner enable lab
 
-# Unit tests first (seconds); then the lab tests and the Molecule scenarios side by side on two
-# workers (xdist groups: the lab tests stay together and in order, one group per scenario).
+# Unit tests first (seconds); then the lab tests and the Molecule scenarios side by side, in two
+# pytest processes (lab/run-suites.sh).
 test: setup image lint
 	$(BIN)/pytest tests/unit
-	$(BIN)/pytest -n 2 --dist loadgroup --durations=0 tests/integration tests/molecule
+	@bash lab/run-suites.sh
 
 lint:
 	$(BIN)/ruff check provisioner tests bench
