@@ -22,7 +22,17 @@ pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JUNIT_XSD = ROOT / "tests" / "data" / "junit.xsd"
-LAB_HOSTS = {"lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"}
+# The lab's managed hosts: five containers and the three simulated network devices.
+LAB_HOSTS = {
+    "lab-vpn-gw",
+    "lab-rd-gw",
+    "lab-desk-01",
+    "laptop-01",
+    "laptop-02",
+    "lab-mikrotik",
+    "lab-ios",
+    "lab-fortigate",
+}
 UU = "unattended-upgrades"
 UU_CONF = "/etc/apt/apt.conf.d/52provisioner-unattended-upgrades"
 # One deliberate change per host, each of a different kind, and where comply must report it.
