@@ -147,7 +147,9 @@ def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(lab: LabEnv) 
         summary = lab.summary(result.stdout)
         states = host_states(summary)
         assert states["laptop-02"]["state"] == "unreachable"
-        assert {h: states[h]["changed"] for h in PEER_HOLDERS} == dict.fromkeys(PEER_HOLDERS, 0)
+        # Ansible ends the run when every host of a play is lost: the peer holders may not even
+        # be in it; if they are, nothing changed there
+        assert all(states.get(h, {}).get("changed", 0) == 0 for h in PEER_HOLDERS)
         assert _peers(lab) == before
     finally:
         up = lab.run("lab", "up")
