@@ -16,6 +16,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "provisioner"
+# The lab's managed hosts: five containers and the simulated network devices `lab up` starts.
+LAB_HOSTS = {
+    "lab-vpn-gw",
+    "lab-rd-gw",
+    "lab-desk-01",
+    "laptop-01",
+    "laptop-02",
+    "lab-mikrotik",
+    "lab-ios",
+    "lab-fortigate",
+}
 
 
 @dataclass

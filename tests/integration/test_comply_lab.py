@@ -15,24 +15,13 @@ import pytest
 import xmlschema
 
 from provisioner.core import reports
-from tests.integration.conftest import LabEnv
+from tests.integration.conftest import LAB_HOSTS, LabEnv
 
 # One xdist group: the lab tests share one lab and run in file order on one worker.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JUNIT_XSD = ROOT / "tests" / "data" / "junit.xsd"
-# The lab's managed hosts: five containers and the three simulated network devices.
-LAB_HOSTS = {
-    "lab-vpn-gw",
-    "lab-rd-gw",
-    "lab-desk-01",
-    "laptop-01",
-    "laptop-02",
-    "lab-mikrotik",
-    "lab-ios",
-    "lab-fortigate",
-}
 UU = "unattended-upgrades"
 UU_CONF = "/etc/apt/apt.conf.d/52provisioner-unattended-upgrades"
 # One deliberate change per host, each of a different kind, and where comply must report it.

@@ -8,22 +8,11 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import LabEnv, host_states, readiness
+from tests.integration.conftest import LAB_HOSTS, LabEnv, host_states, readiness
 
 # One xdist group: the lab tests share one lab and run in file order on one worker.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
-LAB_HOSTS = {
-    "lab-vpn-gw",
-    "lab-rd-gw",
-    "lab-desk-01",
-    "laptop-01",
-    "laptop-02",
-    # simulated network devices (provisioner.fakegear), started by `lab up`
-    "lab-mikrotik",
-    "lab-ios",
-    "lab-fortigate",
-}
 ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from provisioner.adapters.history import History
-from provisioner.cli.app import app
 from tests.unit.fakes import (
     ALL_HOSTS,
     GROUP_HOSTS,
@@ -34,22 +33,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 def _plain(text: str) -> str:
     return _ANSI.sub("", text)
-
-
-@pytest.fixture
-def cli(state_dir: Path, inventory_root: Path) -> Cli:
-    """Invoke the app with --state-dir and --inventory-dir in tmp_path; re-raise real crashes."""
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(
-            app, ["--state-dir", str(state_dir), "--inventory-dir", str(inventory_root), *args]
-        )
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result
-
-    return invoke
 
 
 def _state_is_empty(state_dir: Path) -> bool:

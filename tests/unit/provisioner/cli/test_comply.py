@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from provisioner.cli.app import app
 from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, on_ok, stats
 
 Cli = Callable[..., Result]
@@ -21,21 +20,6 @@ DIFF = {
     "before_header": "/etc/x",
     "after_header": "/etc/x",
 }
-
-
-@pytest.fixture
-def cli(state_dir: Path, inventory_root: Path) -> Cli:
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(
-            app, ["--state-dir", str(state_dir), "--inventory-dir", str(inventory_root), *args]
-        )
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result
-
-    return invoke
 
 
 def _out(result: Result) -> str:

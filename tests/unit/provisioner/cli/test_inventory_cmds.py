@@ -6,10 +6,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from provisioner.cli.app import app
 from provisioner.errors import ExitCode
 from tests.unit.fakes import SLUG, ComuneFiles
 from tests.unit.provisioner.assets import (
@@ -23,22 +21,6 @@ from tests.unit.provisioner.assets import (
 Cli = Callable[..., Result]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 GATEWAY_ONLY = {"vpn_gateways": {"gw-vpn-01": {"ansible_host": "203.0.113.10"}}}
-
-
-@pytest.fixture
-def cli(state_dir: Path, inventory_root: Path) -> Cli:
-    """Invoke the app with --state-dir and --inventory-dir in tmp_path; re-raise real crashes."""
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(
-            app, ["--state-dir", str(state_dir), "--inventory-dir", str(inventory_root), *args]
-        )
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result
-
-    return invoke
 
 
 def _lines(text: str) -> list[str]:
