@@ -50,6 +50,8 @@ class ContainerSpec:
     networks: dict[str, str]
     tun: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    # name -> address entries of the container's /etc/hosts (podman --add-host).
+    extra_hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class Podman:
             args += ["--label", f"{key}={value}"]
         for net, ip in spec.networks.items():
             args += ["--network", f"{net}:ip={ip}"]
+        for host_name, address in spec.extra_hosts.items():
+            args += ["--add-host", f"{host_name}:{address}"]
         if spec.tun:
             args += ["--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"]
         self._run([*args, image, "/sbin/init"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.adapters import vault
+from provisioner.adapters import pki, vault
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
@@ -79,6 +79,13 @@ LAB_HOSTS = lab_hosts()
 INTRANET = LabHost("lab-intranet", "", 30, {OFFICE.name: "10.89.1.30"})
 """An existing office service of the comune (not managed): the VPN readiness target."""
 _INTRANET_UNIT = "lab-intranet"
+
+MEETING = LabHost("lab-meet", "", 40, {OFFICE.name: "10.89.1.40"})
+"""The comune's meeting platform (not managed): HTTPS with a certificate of the lab's own CA."""
+MEETING_NAME = "meet.lab.provisioner.test"
+_MEETING_UNIT = "lab-meet"
+_MEETING_DIR = "/srv/meet"
+UNMANAGED = (INTRANET, MEETING)
 
 
 @dataclass(frozen=True)
@@ -160,19 +167,29 @@ class Lab:
             self.podman.ensure_network(net)
         if self.resized:
             _write(self.size_file, f"{self.laptops}\n")
-        wanted = {self.container(h) for h in (*self.hosts, INTRANET)}
+        wanted = {self.container(h) for h in (*self.hosts, *UNMANAGED)}
         for name in self.podman.labelled(PREFIX):
             if name.startswith(PREFIX + "laptop-") and name not in wanted:
                 self.podman.remove(name)
-        for host in (*self.hosts, INTRANET):
+        # The laptops find the meeting platform by name, as a comune's DNS would tell them.
+        meeting_entry = {MEETING_NAME: MEETING.networks[OFFICE.name]}
+        for host in (*self.hosts, *UNMANAGED):
             name = self.container(host)
             state = self.podman.state(name)
             if state is None:
-                spec = ContainerSpec(name, host.name, self.port(host), host.networks, host.tun)
+                spec = ContainerSpec(
+                    name,
+                    host.name,
+                    self.port(host),
+                    host.networks,
+                    host.tun,
+                    extra_hosts=meeting_entry if host.group == "endpoints" else {},
+                )
                 self.podman.run(spec, IMAGE)
             elif state.state != "running":
                 self.podman.start(name)
         self._start_intranet()
+        self._start_meeting()
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
         for host in self.hosts:
@@ -226,6 +243,59 @@ class Lab:
         )
         self.podman.exec(name, ["sh", "-c", script])
 
+    @property
+    def meeting_dir(self) -> Path:
+        """The lab CA and the meeting platform's certificate (keys 0600)."""
+        return self.dir / "meeting"
+
+    def _meeting_pki(self) -> tuple[pki.Issued, pki.Issued]:
+        """The lab CA and the platform's certificate: made once, kept across `lab up`."""
+        files = {
+            name: self.meeting_dir / name
+            for name in ("ca.pem", "ca.key", "platform.pem", "platform.key")
+        }
+        if not all(path.exists() for path in files.values()):
+            self.meeting_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ca = pki.make_ca("Provisioner lab CA")
+            platform = pki.issue_server(ca, MEETING_NAME, MEETING.networks[OFFICE.name])
+            _write(files["ca.key"], ca.key_pem)
+            _write(files["platform.key"], platform.key_pem)
+            _write(files["platform.pem"], platform.cert_pem)
+            _write(files["ca.pem"], ca.cert_pem)
+        read = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+        return (
+            pki.Issued(read["ca.pem"], read["ca.key"]),
+            pki.Issued(read["platform.pem"], read["platform.key"]),
+        )
+
+    def _start_meeting(self) -> None:
+        """The comune's meeting platform: one HTTPS page on the office network."""
+        name = self.container(MEETING)
+        _, platform = self._meeting_pki()
+        self.podman.wait_for_unit(name, "multi-user.target")
+        source = self.settings.content_dir / "lab" / "meeting"
+        files = {
+            f"{_MEETING_DIR}/platform.pem": platform.cert_pem,
+            f"{_MEETING_DIR}/platform.key": platform.key_pem,
+            f"{_MEETING_DIR}/platform.py": (source / "platform.py").read_text(encoding="utf-8"),
+            f"{_MEETING_DIR}/site/index.html": (source / "index.html").read_text(encoding="utf-8"),
+        }
+        for path, text in files.items():
+            self.podman.exec(
+                name,
+                ["sh", "-c", f"umask 077; mkdir -p {_MEETING_DIR}/site; cat > {path}"],
+                stdin=text,
+            )
+        address = MEETING.networks[OFFICE.name]
+        script = (
+            f"systemctl is-active -q {_MEETING_UNIT} && exit 0; "
+            f"chmod -R go+rX {_MEETING_DIR}/site; "
+            f"systemd-run --unit={_MEETING_UNIT} -p Restart=always python3 "
+            f"{_MEETING_DIR}/platform.py {address} {_MEETING_DIR}/platform.pem "
+            f"{_MEETING_DIR}/platform.key {_MEETING_DIR}/site"
+        )
+        self.podman.exec(name, ["sh", "-c", script])
+
     def _ensure_key(self) -> None:
         if self.key_file.exists():
             return
@@ -272,6 +342,12 @@ class Lab:
             all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False)
         )
         self._write_vault(all_dir / "vault.yml")
+        ca, _ = self._meeting_pki()
+        meeting = {
+            # The lab's own CA signed the meeting platform's certificate: the laptops trust it.
+            "comune_meeting_ca_certificate": ca.cert_pem,
+        }
+        _write(all_dir / "lab_meeting.yml", GENERATED + yaml.safe_dump(meeting, sort_keys=False))
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
         groups["netgear"] = {
             "hosts": start_lab_gear(

@@ -27,6 +27,20 @@ LAB_HOSTS = {
     "lab-ios",
     "lab-fortigate",
 }
+# What `enable lab` proves after converging: each laptop's tunnel and meeting platform (HTTPS
+# through the tunnel, lab CA trusted), and an RDP session through the gateway to the desktop.
+LAB_READINESS = {
+    ("laptop-01", "vpn"): True,
+    ("laptop-02", "vpn"): True,
+    ("laptop-01", "meeting"): True,
+    ("laptop-02", "meeting"): True,
+    ("lab-desk-01", "rdp"): True,
+}
+
+
+def endpoint_readiness(*laptops: str) -> dict[tuple[str, str], bool]:
+    """Readiness of a run limited to ``laptops`` (helpdesk): their tunnel and meeting platform."""
+    return {(laptop, check): True for laptop in laptops for check in ("vpn", "meeting")}
 
 
 @dataclass
@@ -107,7 +121,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     shutil.copytree(
         ROOT / "inventory" / "lab" / "group_vars",
         base / "inventory" / "lab" / "group_vars",
-        ignore=shutil.ignore_patterns("lab_connection.yml", "vault.yml"),
+        ignore=shutil.ignore_patterns("lab_connection.yml", "vault.yml", "lab_meeting.yml"),
     )
     env = {
         **os.environ,

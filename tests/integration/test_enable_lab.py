@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import LAB_HOSTS, LabEnv, host_states, readiness
+from tests.integration.conftest import LAB_HOSTS, LAB_READINESS, LabEnv, host_states, readiness
 
 # One xdist group: the lab tests share one lab and run in file order on one worker.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
@@ -24,11 +24,23 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
     for host, entry in states.items():
         assert entry["failed"] == 0 and entry["unreachable"] == 0, host
         assert entry["state"] in {"ok", "changed"}, host
-    assert readiness(lab.summary(result.stdout)) == {
-        ("laptop-01", "vpn"): True,
-        ("laptop-02", "vpn"): True,
-    }
+    summary = lab.summary(result.stdout)
+    assert readiness(summary) == LAB_READINESS
     assert "vpn: ok" in result.stdout
+    assert "meeting: ok" in result.stdout and "rdp: ok" in result.stdout
+    # one ready .rdp file per mapped user: the gateway's listener of that user, nothing else
+    rdp_dir = lab.state_dir / "runs" / "lab" / str(summary["run_id"]) / "rdp"
+    files = {p.name: p.read_text(encoding="utf-8") for p in rdp_dir.glob("*.rdp")}
+    assert set(files) == {"mrossi.rdp", "lbianchi.rdp"}
+    assert "full address:s:10.89.1.11:3389" in files["mrossi.rdp"]
+    assert "full address:s:10.89.1.11:3390" in files["lbianchi.rdp"]
+    # the laptops trust the lab CA and open the platform by name through the tunnel
+    fetch = (
+        "import urllib.request as u; print(u.urlopen('https://meet.lab.provisioner.test').read())"
+    )
+    page = lab.podman("exec", "prov-lab-laptop-01", "python3", "-c", fetch)
+    assert page.returncode == 0, page.stderr
+    assert "getUserMedia" in page.stdout
 
 
 def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:
@@ -56,7 +68,7 @@ def test_second_enable_changes_nothing(lab: LabEnv) -> None:
     assert all(key for _, key in before.values())
     peers = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "peers").stdout.split()
     assert sorted(peers) == sorted(key for _, key in before.values())
-    assert readiness(summary) == {("laptop-01", "vpn"): True, ("laptop-02", "vpn"): True}
+    assert readiness(summary) == LAB_READINESS
 
 
 def test_check_reports_exactly_the_host_changed_by_hand(lab: LabEnv) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provisioner.config import Settings
-from provisioner.core.lab import INTRANET, LAB_HOSTS, MAX_LAPTOPS, Lab, lab_hosts
+from provisioner.core.lab import LAB_HOSTS, MAX_LAPTOPS, UNMANAGED, Lab, lab_hosts
 from provisioner.errors import InputError
+from provisioner.fakegear.lab import LAB_GEAR
 
 
 def test_default_lab_has_two_laptops() -> None:
@@ -14,8 +15,9 @@ def test_default_lab_has_two_laptops() -> None:
 
 
 def test_ports_and_addresses_are_unique_up_to_the_maximum() -> None:
-    hosts = (*lab_hosts(MAX_LAPTOPS), INTRANET)
-    offsets = [h.port_offset for h in hosts]
+    hosts = (*lab_hosts(MAX_LAPTOPS), *UNMANAGED)
+    # The simulated devices listen on port base + 41, 42, 43.
+    offsets = [h.port_offset for h in hosts] + [41 + i for i in range(len(LAB_GEAR))]
     addresses = [a for h in hosts for a in h.networks.values()]
     assert len(set(offsets)) == len(offsets)
     assert len(set(addresses)) == len(addresses)
