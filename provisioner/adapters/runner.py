@@ -209,6 +209,13 @@ class _Collector:
                     self.stats.setdefault(h, {})[field] = int(count)
             for h in data.get("processed") or {}:
                 self.stats.setdefault(h, {})
+            # A task with ignore_unreachable (a probe delegated to an endpoint that is offline)
+            # leaves its host in the play: Ansible counts it ignored, not unreachable.
+            self.tasks = [
+                t
+                for t in self.tasks
+                if t.outcome != "unreachable" or self.stats.get(t.host, {}).get("unreachable")
+            ]
             self.emit(ProgressEvent("stats"))
         elif name == "error" or (name == "verbose" and "ERROR!" in str(event.get("stdout", ""))):
             self.errors.append(str(event.get("stdout", "")).strip())

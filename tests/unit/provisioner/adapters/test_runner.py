@@ -622,6 +622,26 @@ def test_looped_task_diff_is_kept(tmp_path: Path, fake_ansible: FakeAnsibleRunne
     assert "-a\n+b" in outcome.tasks[0].diff
 
 
+def test_unreachable_delegate_with_ignore_unreachable_is_no_host_problem(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    # The desktop's RDP probe is delegated to a laptop that went offline: Ansible keeps the
+    # desktop in the play (ignored, not dark); the laptop itself stays unreachable.
+    fake_ansible.events = [
+        on_unreachable("laptop-01", "Gathering Facts", "Connection timed out"),
+        on_unreachable("desk-01", "Connect from the endpoint", "Connection timed out"),
+        stats(**{"laptop-01": {"dark": 1}, "desk-01": {"ok": 5, "ignored": 1}}),
+    ]
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert [(t.host, t.outcome) for t in outcome.tasks] == [("laptop-01", "unreachable")]
+    assert {h.host: h.state.value for h in outcome.hosts} == {
+        "desk-01": "ok",
+        "laptop-01": "unreachable",
+    }
+
+
 def test_failed_loop_message_comes_from_the_failed_item(
     tmp_path: Path, fake_ansible: FakeAnsibleRunner
 ) -> None:
