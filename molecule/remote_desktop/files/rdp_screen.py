@@ -6,7 +6,9 @@ Standard library only (the client image has python3 and nothing else for images)
 8-bit RGB PNG files itself (zlib + struct).
 
   watch XWD PNG BACKGROUND  poll the screen until the remote session's background covers
-                            --min-share of it and it shows at least --min-colours colours;
+                            between --min-share and --max-share of it (something, such as the
+                            session's terminal, is drawn on it) and it shows at least
+                            --min-colours colours;
                             save that capture as PNG (exit 0). Exit 1 if --pid ends first,
                             2 at --deadline, 3 when the file --stop appears (the last capture
                             is saved then, for the post-mortem).
@@ -226,7 +228,10 @@ def watch(args: argparse.Namespace) -> int:
             polls += 1
             last = image
             stats = measure(image, args.background)
-            if stats.background_share >= args.min_share and stats.colours >= args.min_colours:
+            if (
+                args.min_share <= stats.background_share <= args.max_share
+                and stats.colours >= args.min_colours
+            ):
                 write_png(image, args.png)
                 waited = round(args.deadline - (end - time.monotonic()), 1)
                 print(
@@ -260,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("png", type=Path)
     w.add_argument("background", type=parse_colour)
     w.add_argument("--min-share", type=float, default=0.5)
-    w.add_argument("--min-colours", type=int, default=3)
+    w.add_argument("--max-share", type=float, default=0.98)
+    w.add_argument("--min-colours", type=int, default=16)
     w.add_argument("--deadline", type=float, default=60.0)
     w.add_argument("--interval", type=float, default=1.0)
     w.add_argument("--pid", type=int, help="give up when this process (the client) ends")
