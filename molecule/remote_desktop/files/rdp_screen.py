@@ -6,9 +6,9 @@ Standard library only (the client image has python3 and nothing else for images)
 8-bit RGB PNG files itself (zlib + struct).
 
   watch XWD PNG BACKGROUND  poll the screen until the remote session's background covers
-                            between --min-share and --max-share of it (something, such as the
-                            session's terminal, is drawn on it) and it shows at least
-                            --min-colours colours;
+                            --min-share of it and it shows at least --min-colours colours,
+                            then up to --settle seconds more until a window (the session's
+                            terminal) covers the rest beyond --max-share;
                             save that capture as PNG (exit 0). Exit 1 if --pid ends first,
                             2 at --deadline, 3 when the file --stop appears (the last capture
                             is saved then, for the post-mortem).
@@ -207,9 +207,15 @@ def _alive(pid: int | None) -> bool:
 
 
 def watch(args: argparse.Namespace) -> int:
-    """Poll the screen; save the first capture that shows the remote desktop."""
+    """Poll the screen until the remote desktop shows; save the capture as PNG.
+
+    Once the background is seen, polling goes on up to --settle seconds for a capture that also
+    shows a window on it (the session's terminal); the best capture is saved either way.
+    """
     end = time.monotonic() + args.deadline
     last: Image | None = None
+    seen: tuple[Image, Stats] | None = None
+    settle_end = end
     polls = 0
     while True:
         if args.stop is not None and args.stop.exists():
@@ -228,32 +234,29 @@ def watch(args: argparse.Namespace) -> int:
             polls += 1
             last = image
             stats = measure(image, args.background)
-            if (
-                args.min_share <= stats.background_share <= args.max_share
-                and stats.colours >= args.min_colours
-            ):
-                write_png(image, args.png)
-                waited = round(args.deadline - (end - time.monotonic()), 1)
-                print(
-                    json.dumps(
-                        {"result": "seen", "polls": polls, "seconds": waited, **asdict(stats)}
-                    )
-                )
-                return 0
+            window = stats.background_share <= args.max_share and stats.colours >= 16
+            if stats.background_share >= args.min_share and stats.colours >= args.min_colours:
+                if seen is None:
+                    settle_end = min(end, time.monotonic() + args.settle)
+                seen = (image, stats)
+                if window:
+                    break
+        if seen is not None and time.monotonic() >= settle_end:
+            break
         if time.monotonic() >= end:
             if last is not None:
                 write_png(last, args.png)
-            print(
-                json.dumps(
-                    {
-                        "result": "not seen",
-                        "polls": polls,
-                        **(asdict(measure(last, args.background)) if last else {}),
-                    }
-                )
-            )
+            result = {"result": "not seen", "polls": polls}
+            if last is not None:
+                result.update(asdict(measure(last, args.background)))
+            print(json.dumps(result))
             return 2
         time.sleep(args.interval)
+    image, stats = seen
+    write_png(image, args.png)
+    waited = round(args.deadline - (end - time.monotonic()), 1)
+    print(json.dumps({"result": "seen", "polls": polls, "seconds": waited, **asdict(stats)}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("png", type=Path)
     w.add_argument("background", type=parse_colour)
     w.add_argument("--min-share", type=float, default=0.5)
-    w.add_argument("--max-share", type=float, default=0.98)
-    w.add_argument("--min-colours", type=int, default=16)
+    w.add_argument("--min-colours", type=int, default=3)
+    w.add_argument("--max-share", type=float, default=0.98, help="a window covers the rest")
+    w.add_argument("--settle", type=float, default=10.0, help="seconds to wait for a window")
     w.add_argument("--deadline", type=float, default=60.0)
     w.add_argument("--interval", type=float, default=1.0)
     w.add_argument("--pid", type=int, help="give up when this process (the client) ends")

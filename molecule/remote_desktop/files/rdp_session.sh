@@ -1,8 +1,8 @@
 #!/bin/bash
 # Opens a real RDP session with xfreerdp3 on a private Xvfb display whose screen Xvfb keeps as a
 # live XWD file (-fbdir). rdp_screen.py polls that file every second until the remote desktop
-# shows (its background BACKGROUND over half the screen, and a window drawn on it) or WAIT
-# seconds have passed, and saves that capture as the PNG SHOT; the session then stays up until the
+# shows (its background BACKGROUND over half the screen; then up to 10 s more for the session's
+# terminal window on it) or WAIT seconds have passed, and saves that capture as the PNG SHOT; the session then stays up until the
 # file $SHOT.stop appears (which also ends the polling), the client ends, or HOLD more seconds
 # have passed. The connection arguments come one per line in $RDP_ARGS (the password stays off
 # the command line).
