@@ -23,12 +23,7 @@ TAIL_LINES = 120
 SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
 # Scenarios that do not pass reliably yet, with the reason (shown by `pytest -ra`); the issue
 # that owns each stays open until it is taken out of this list.
-NOT_YET_RELIABLE = {
-    "remote_desktop": (
-        "clean run 2026-11-26: session proven, but the screenshot was one colour (captured before "
-        "the remote desktop painted); issue 5 open"
-    ),
-}
+NOT_YET_RELIABLE: dict[str, str] = {}
 
 pytestmark = pytest.mark.molecule
 
