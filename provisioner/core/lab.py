@@ -287,8 +287,10 @@ class Lab:
                 stdin=text,
             )
         address = MEETING.networks[OFFICE.name]
+        # Restarted on every `lab up`: the certificate may come from another state dir's CA.
         script = (
-            f"systemctl is-active -q {_MEETING_UNIT} && exit 0; "
+            f"systemctl stop {_MEETING_UNIT} 2>/dev/null; "
+            f"systemctl reset-failed {_MEETING_UNIT} 2>/dev/null; "
             f"chmod -R go+rX {_MEETING_DIR}/site; "
             f"systemd-run --unit={_MEETING_UNIT} -p Restart=always python3 "
             f"{_MEETING_DIR}/platform.py {address} {_MEETING_DIR}/platform.pem "

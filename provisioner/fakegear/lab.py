@@ -6,9 +6,11 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,13 @@ class GearServer:
         """Start the devices unless they run already; True if started."""
         if self.pid() is not None:
             return False
+        busy = _ports_in_use(ports.values())
+        if busy:
+            raise ControllerError(
+                f"127.0.0.1 port(s) {', '.join(map(str, busy))} of the simulated devices are held "
+                "by another process (e.g. the devices of a lab with another state dir: stop them "
+                "with `provisioner lab down` there, or `pkill -f provisioner.fakegear`)"
+            )
         self.pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = [
             {"name": h.name, "device_type": h.device_type, "port": ports[h.name]} for h in LAB_GEAR
@@ -183,3 +192,16 @@ def _serve(spec_json: str) -> None:
 
 if __name__ == "__main__":
     _serve(sys.argv[1])
+
+
+def _ports_in_use(ports: Iterable[int]) -> list[int]:
+    """The ports of 127.0.0.1 some process listens on (a bind without SO_REUSEPORT fails)."""
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return sorted(busy)

@@ -143,3 +143,5 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     up = lab_env.run("lab", "up")
     assert up.returncode == 0, up.stdout + up.stderr
     yield lab_env
+    # The simulated devices belong to this state dir: a later lab must find their ports free.
+    lab_env.run("lab", "down")

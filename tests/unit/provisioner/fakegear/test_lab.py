@@ -10,6 +10,7 @@ import yaml
 from netmiko import ConnectHandler
 
 from provisioner.adapters import vault
+from provisioner.errors import ControllerError
 from provisioner.fakegear import free_port
 from provisioner.fakegear.lab import LAB_GEAR, USERNAME, GearServer, start_lab_gear
 from provisioner.gear import PLATFORMS
@@ -59,3 +60,15 @@ def test_lab_gear_runs_in_background_with_the_vault_password(
     )
     assert server.stop()
     assert server.pid() is None
+
+
+def test_devices_of_another_lab_on_the_same_ports_are_refused(
+    tmp_path: Path, server: GearServer
+) -> None:
+    base = free_port() - 41
+    start_lab_gear(tmp_path / "state", tmp_path / "inventory" / "lab", base, "vault-pw")
+    other = GearServer(tmp_path / "other-state")
+    ports = {h.name: base + 41 + i for i, h in enumerate(LAB_GEAR)}
+    with pytest.raises(ControllerError, match=rf"port\(s\) {base + 41}, .* held by another"):
+        other.start(ports, "vault-pw")
+    assert other.pid() is None
