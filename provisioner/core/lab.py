@@ -189,7 +189,8 @@ class Lab:
             elif state.state != "running":
                 self.podman.start(name)
         self._start_intranet()
-        self._start_meeting()
+        ca, platform = self._meeting_pki()
+        self._start_meeting(platform)
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
         for host in self.hosts:
@@ -205,7 +206,7 @@ class Lab:
                 kind, blob = line.split()[:2]
                 known.append(f"[127.0.0.1]:{self.port(host)} {kind} {blob}")
         self.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
-        self._write_inventory(pubkey)
+        self._write_inventory(pubkey, ca)
         return self.status()
 
     def status(self) -> list[LabStatus]:
@@ -268,10 +269,9 @@ class Lab:
             pki.Issued(read["platform.pem"], read["platform.key"]),
         )
 
-    def _start_meeting(self) -> None:
+    def _start_meeting(self, platform: pki.Issued) -> None:
         """The comune's meeting platform: one HTTPS page on the office network."""
         name = self.container(MEETING)
-        _, platform = self._meeting_pki()
         self.podman.wait_for_unit(name, "multi-user.target")
         source = self.settings.content_dir / "lab" / "meeting"
         files = {
@@ -321,7 +321,7 @@ class Lab:
         if proc.returncode != 0:
             raise ControllerError(f"ssh-keygen failed: {proc.stderr.strip()}")
 
-    def _write_inventory(self, pubkey: str) -> None:
+    def _write_inventory(self, pubkey: str, ca: pki.Issued) -> None:
         groups: dict[str, dict[str, object]] = {}
         for host in self.hosts:
             hosts = groups.setdefault(host.group, {"hosts": {}})["hosts"]
@@ -344,7 +344,6 @@ class Lab:
             all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False)
         )
         self._write_vault(all_dir / "vault.yml")
-        ca, _ = self._meeting_pki()
         meeting = {
             # The lab's own CA signed the meeting platform's certificate: the laptops trust it.
             "comune_meeting_ca_certificate": ca.cert_pem,
