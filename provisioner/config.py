@@ -43,6 +43,10 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=default_state_dir)
     config_dir: Path = Field(default_factory=default_config_dir)
     keep_runs: int = Field(default=20, ge=1)
+    accel: bool = Field(
+        default=True,
+        description="Mitogen acceleration when installed and compatible (false: plain Ansible)",
+    )
     vault_password_file: Path | None = None
     vpn_address_plan: ipaddress.IPv4Network = Field(
         default=ipaddress.IPv4Network("10.77.0.0/16"),
@@ -71,6 +75,11 @@ class Settings(BaseModel):
         return self.content_dir / "ansible.cfg"
 
     @property
+    def fact_cache_dir(self) -> Path:
+        """Root of the per-comune fact caches (jsonfile), kept in the state dir."""
+        return self.state_dir / "facts"
+
+    @property
     def playbooks_dir(self) -> Path:
         """Directory of the playbooks the use cases run."""
         return self.content_dir / "playbooks"
@@ -89,6 +98,7 @@ _ENV_KEYS = {
     "inventory_dir": "INVENTORY_DIR",
     "state_dir": "STATE_DIR",
     "keep_runs": "KEEP_RUNS",
+    "accel": "ACCEL",
     "vault_password_file": "VAULT_PASSWORD_FILE",
     "content_dir": "CONTENT_DIR",
     "vpn_address_plan": "VPN_ADDRESS_PLAN",

@@ -55,6 +55,10 @@ def redact(text: str) -> str:
     return _CRYPT_HASH.sub(_REDACTED, _SECRET_VALUE.sub(rf"\1{_REDACTED}", text))
 
 
+FACT_CACHE_TIMEOUT = 6 * 3600
+"""Seconds cached facts stay valid: an afternoon of enable runs, re-gathered by each nightly
+comply (a host's OS or addresses can change between nights; helpdesk runs flush their host)."""
+
 _NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
 
 
@@ -264,11 +268,22 @@ class LocalRunner:
     """Executor that runs ansible-playbook on this machine through ansible-runner."""
 
     def __init__(
-        self, playbooks_dir: Path, ansible_cfg: Path, envvars: Mapping[str, str] | None = None
+        self,
+        playbooks_dir: Path,
+        ansible_cfg: Path,
+        envvars: Mapping[str, str] | None = None,
+        *,
+        fact_cache_dir: Path | None = None,
     ) -> None:
+        """``envvars`` go to every run (e.g. Mitogen's strategy); ``fact_cache_dir`` holds one
+        jsonfile fact cache per comune (none: facts are gathered on every run)."""
         self.playbooks_dir = playbooks_dir
         self.ansible_cfg = ansible_cfg
         self.envvars = dict(envvars or {})
+        self.fact_cache_dir = fact_cache_dir
+        strategy = self.envvars.get("ANSIBLE_STRATEGY", "")
+        self.accel = "mitogen" if strategy.startswith("mitogen") else "plain"
+        """How runs execute: ``mitogen`` (its strategy is set) or ``plain``."""
 
     def build_kwargs(
         self,
@@ -285,6 +300,8 @@ class LocalRunner:
             cmdline.append("--diff")
         if request.forks:
             cmdline.append(f"--forks={request.forks}")
+        if request.flush_cache:
+            cmdline.append("--flush-cache")
         if vault_password is not None:
             # The password answers Ansible's prompt through the pty: never in argv or a file.
             cmdline.append("--ask-vault-pass")
@@ -299,6 +316,7 @@ class LocalRunner:
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_CONFIG": str(self.ansible_cfg),
                 "PATH": _search_path(),
+                **self._fact_cache_env(request.comune),
                 **self.envvars,
             },
             "suppress_env_files": True,
@@ -318,6 +336,17 @@ class LocalRunner:
         if passwords:
             kwargs["passwords"] = passwords
         return kwargs
+
+    def _fact_cache_env(self, comune: str) -> dict[str, str]:
+        """jsonfile fact cache of one comune: facts gathered once are reused by the next runs
+        (``gathering = smart``) until they are older than FACT_CACHE_TIMEOUT."""
+        if self.fact_cache_dir is None:
+            return {}
+        return {
+            "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.fact_cache_dir / comune),
+            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": str(FACT_CACHE_TIMEOUT),
+        }
 
     def run(
         self,

@@ -58,6 +58,25 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
+NO_ACCEL = typer.Option(
+    "--no-accel",
+    help="Plain Ansible without Mitogen (also: accel = false in config.toml, PROVISIONER_ACCEL=0).",
+)
+
+
+def run_settings(ctx: typer.Context, no_accel: bool) -> Settings:
+    """Settings of a command that runs Ansible; one warning line if Mitogen is unavailable."""
+    from provisioner.core import runs as runs_core  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    if no_accel:
+        settings = settings.model_copy(update={"accel": False})
+    warning = runs_core.acceleration(settings).warning
+    if warning:
+        render.err_console.print(warning, style="yellow", markup=False, highlight=False)
+    return settings
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -138,14 +157,16 @@ def enable(
         Path | None,
         typer.Option(help="Where HTML/JSON/JUnit reports go (default <state dir>/reports)."),
     ] = None,
+    no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Enable remote work for a comune and print a per-host summary."""
     from provisioner.core import comply as comply_core  # noqa: PLC0415
     from provisioner.core import enable as enable_core  # noqa: PLC0415
 
+    settings = run_settings(ctx, no_accel)
     with cancellable() as cancel, render.Progress(f"enable {comune}") as progress:
         report = enable_core.enable(
-            settings_of(ctx),
+            settings,
             comune,
             limit=limit,
             check=check,
@@ -156,7 +177,7 @@ def enable(
             cancel=cancel,
         )
     render.run_report(report)
-    files = comply_core.report_run(settings_of(ctx), report, report_dir)
+    files = comply_core.report_run(settings, report, report_dir)
     render.console.print(f"report: {files.html}")
     if report.exit_code != ExitCode.OK:
         raise typer.Exit(int(report.exit_code))

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner.cli import render
-from provisioner.cli.app import cancellable, handle_errors, settings_of
+from provisioner.cli.app import NO_ACCEL, cancellable, handle_errors, run_settings, settings_of
 from provisioner.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -101,12 +101,13 @@ def comply(
             "--skip-if-running", help="Exit 0 without running if the same comply still runs."
         ),
     ] = False,
+    no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Check comuni against the enable playbook (check mode with diffs); exit 7 on drift."""
     from provisioner.core import comply as comply_core  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_of(ctx)
+    settings = run_settings(ctx, no_accel)
     names = list(comuni or [])
     lock_name = "all" if all_comuni else "-".join(names) or "none"
     with comply_core.skip_if_running(settings, lock_name) as free:

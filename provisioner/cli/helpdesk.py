@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from provisioner.cli import render
-from provisioner.cli.app import app, cancellable, handle_errors, settings_of
+from provisioner.cli.app import NO_ACCEL, app, cancellable, handle_errors, run_settings
 from provisioner.errors import ExitCode
 
 _COMUNE = typer.Option(
@@ -31,13 +31,14 @@ def reprovision(
         bool, typer.Option("--check", help="Dry run: show what would change, with diffs.")
     ] = False,
     comune: Annotated[str | None, _COMUNE] = None,
+    no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Bring one host back to what its comune intends (plus its VPN peer on the gateway)."""
     from provisioner.core import helpdesk  # noqa: PLC0415
 
     with cancellable() as cancel, render.Progress(f"reprovision {host}") as progress:
         report = helpdesk.reprovision(
-            settings_of(ctx),
+            run_settings(ctx, no_accel),
             host,
             comune=comune,
             rotate_keys=rotate_keys,
@@ -67,13 +68,19 @@ def decommission(
         bool, typer.Option("--check", help="Dry run: show the gateway change, write nothing.")
     ] = False,
     comune: Annotated[str | None, _COMUNE] = None,
+    no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Retire a host: its VPN peer leaves the gateway, then the host leaves the inventory."""
     from provisioner.core import helpdesk  # noqa: PLC0415
 
     with cancellable() as cancel, render.Progress(f"decommission {host}") as progress:
         result = helpdesk.decommission(
-            settings_of(ctx), host, comune=comune, check=check, on_event=progress, cancel=cancel
+            run_settings(ctx, no_accel),
+            host,
+            comune=comune,
+            check=check,
+            on_event=progress,
+            cancel=cancel,
         )
     if result.report is not None:
         render.run_report(result.report)

@@ -154,6 +154,8 @@ def reprovision(
         check=check,
         diff=check,
         extravars=extravars,
+        # A reprovisioned laptop may have been reinstalled: its cached facts are not trusted.
+        flush_cache=True,
     )
     return run_playbook(
         settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from provisioner.adapters import accel
+from provisioner.adapters.accel import Acceleration
 from provisioner.adapters.history import History, RunDetail, RunRecord, new_run_id
 from provisioner.adapters.runner import EventSink, Executor, LocalRunner
 from provisioner.config import Settings
@@ -31,6 +34,8 @@ class RunReport:
     outcome: RunOutcome
     inventory: Inventory
     notes: tuple[str, ...] = ()
+    accel: str = "plain"
+    """``mitogen`` or ``plain``: how Ansible executed this run."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -54,6 +59,7 @@ class RunReport:
             "comune": self.comune,
             "use_case": self.use_case,
             "check_mode": self.check,
+            "accel": self.accel,
             "status": self.outcome.status,
             "rc": self.outcome.rc,
             "exit_code": int(self.exit_code),
@@ -72,9 +78,24 @@ def history(settings: Settings) -> History:
     return History(settings.state_dir)
 
 
+@functools.cache
+def _detect(wanted: bool) -> Acceleration:
+    return accel.detect(wanted)
+
+
+def acceleration(settings: Settings) -> Acceleration:
+    """Mitogen or plain for this process's runs (detected once; see adapters/accel.py)."""
+    return _detect(settings.accel)
+
+
 def executor(settings: Settings) -> Executor:
-    """The executor runs go through (local ansible-runner today)."""
-    return LocalRunner(settings.playbooks_dir, settings.ansible_cfg)
+    """The executor runs go through (local ansible-runner today), accelerated if possible."""
+    return LocalRunner(
+        settings.playbooks_dir,
+        settings.ansible_cfg,
+        acceleration(settings).envvars(),
+        fact_cache_dir=settings.fact_cache_dir,
+    )
 
 
 def run_playbook(
@@ -103,6 +124,7 @@ def run_playbook(
     inventory_core.check_limit(inventory, request.limit)
     password = require_vault_password(settings, inventory)
     store = history(settings)
+    chosen = runner or executor(settings)
     with store.lock(request.comune):
         notes = prepare() if prepare is not None else []
         started = time.time()
@@ -117,7 +139,7 @@ def run_playbook(
             started=started,
         )
         try:
-            outcome = (runner or executor(settings)).run(
+            outcome = chosen.run(
                 request, run_dir, vault_password=password, on_event=on_event, cancel=cancel
             )
         except ProvisionerError as exc:
@@ -136,6 +158,7 @@ def run_playbook(
             outcome=outcome,
             inventory=inventory,
             notes=tuple(notes),
+            accel=str(getattr(chosen, "accel", accel.PLAIN)),
         )
         (run_dir / "summary.json").write_text(
             json.dumps(report.summary(), indent=2, default=str), encoding="utf-8"

@@ -45,6 +45,8 @@ class PlaybookRequest:
     skip_tags: tuple[str, ...] = ()
     extravars: dict[str, Any] = field(default_factory=dict)
     forks: int | None = None
+    flush_cache: bool = False
+    """Forget the cached facts of the run's hosts first (a reinstalled laptop)."""
 
 
 @dataclass(frozen=True)

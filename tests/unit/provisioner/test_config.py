@@ -161,3 +161,25 @@ def test_settings_are_frozen_and_strict(tmp_path: Path) -> None:
         settings.keep_runs = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="Extra inputs"):
         Settings(stat_dir=tmp_path)  # type: ignore[call-arg]
+
+
+def test_accel_is_on_by_default_and_off_by_config_key_or_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().accel is True
+    assert load_settings(_toml(tmp_path / "c.toml", "accel = false\n")).accel is False
+    monkeypatch.setenv("PROVISIONER_ACCEL", "0")
+    assert load_settings().accel is False
+
+
+def test_bad_accel_value_names_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISIONER_ACCEL", "maybe")
+
+    with pytest.raises(InputError, match=r"environment PROVISIONER_ACCEL: accel: "):
+        load_settings()
+
+
+def test_fact_cache_lives_in_the_state_dir(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state")
+
+    assert settings.fact_cache_dir == tmp_path / "state" / "facts"

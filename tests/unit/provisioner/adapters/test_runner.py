@@ -736,3 +736,39 @@ def test_secret_values_never_leave_the_chokepoint(
 )
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+# --- fact cache and acceleration --------------------------------------------------------------
+
+
+def test_fact_cache_is_one_jsonfile_directory_per_comune(tmp_path: Path, fixed_path: str) -> None:
+    runner = LocalRunner(PLAYBOOKS, ANSIBLE_CFG, fact_cache_dir=tmp_path / "facts")
+
+    env = runner.build_kwargs(_request(), tmp_path / "run", None)["envvars"]
+
+    assert env == {
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "PATH": fixed_path,
+        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts" / "castelnuovo"),
+        "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "21600",
+    }
+
+
+def test_flush_cache_forgets_the_run_hosts_facts(tmp_path: Path) -> None:
+    kwargs = _runner().build_kwargs(_request(flush_cache=True), tmp_path, None)
+
+    assert kwargs["cmdline"] == "--flush-cache"
+
+
+def test_mitogen_strategy_reaches_the_run_and_names_the_mode(tmp_path: Path) -> None:
+    strategy = {"ANSIBLE_STRATEGY_PLUGINS": "/x/strategy", "ANSIBLE_STRATEGY": "mitogen_linear"}
+    runner = LocalRunner(PLAYBOOKS, ANSIBLE_CFG, strategy)
+
+    env = runner.build_kwargs(_request(), tmp_path, None)["envvars"]
+
+    assert runner.accel == "mitogen"
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert env["ANSIBLE_STRATEGY_PLUGINS"] == "/x/strategy"
+    assert _runner().accel == "plain"

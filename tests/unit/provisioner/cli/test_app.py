@@ -396,3 +396,65 @@ def test_flags_win_over_environment(
     result = cli("inventory", "validate", SLUG)
 
     assert result.exit_code == 0, result.output
+
+
+# --- acceleration ------------------------------------------------------------------------------
+
+
+def _summary(state_dir: Path) -> dict[str, Any]:
+    import json  # noqa: PLC0415
+
+    [path] = list((state_dir / "runs" / SLUG).glob("*/summary.json"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def test_enable_runs_with_mitogen_by_default(
+    cli: Cli, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner, state_dir: Path
+) -> None:
+    fake_ansible.events = _all_ok_events()
+
+    result = cli("enable", SLUG)
+
+    assert result.exit_code == 0, result.output
+    env = fake_ansible.kwargs["envvars"]
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert Path(env["ANSIBLE_STRATEGY_PLUGINS"], "mitogen_linear.py").is_file()
+    assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(state_dir / "facts" / SLUG)
+    assert _summary(state_dir)["accel"] == "mitogen"
+    assert "warning" not in result.output
+
+
+def test_no_accel_runs_plain_ansible(
+    cli: Cli, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner, state_dir: Path
+) -> None:
+    fake_ansible.events = _all_ok_events()
+
+    result = cli("enable", SLUG, "--no-accel")
+
+    assert result.exit_code == 0, result.output
+    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert _summary(state_dir)["accel"] == "plain"
+
+
+def test_unusable_mitogen_warns_once_and_the_run_succeeds_plain(
+    cli: Cli,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioner.adapters.accel import Acceleration  # noqa: PLC0415
+    from provisioner.core import runs  # noqa: PLC0415
+
+    warning = "warning: mitogen is not installed; running plain Ansible (slower)"
+    monkeypatch.setattr(runs, "_detect", lambda wanted: Acceleration("plain", warning=warning))
+    fake_ansible.events = _all_ok_events()
+
+    result = cli("enable", SLUG)
+
+    assert result.exit_code == 0, result.output
+    assert _plain(result.output).count("warning:") == 1
+    assert warning in _plain(result.output)
+    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert _summary(state_dir)["accel"] == "plain"

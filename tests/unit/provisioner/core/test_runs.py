@@ -244,3 +244,22 @@ def test_executor_uses_the_settings_paths(settings: Settings) -> None:
 
     assert executor.playbooks_dir == settings.playbooks_dir  # type: ignore[attr-defined]
     assert executor.ansible_cfg == settings.ansible_cfg  # type: ignore[attr-defined]
+
+
+def test_executor_is_accelerated_by_default_with_a_fact_cache_per_comune(
+    settings: Settings,
+) -> None:
+    executor = runs.executor(settings)
+
+    assert executor.accel == "mitogen"  # type: ignore[attr-defined]
+    assert executor.fact_cache_dir == settings.state_dir / "facts"  # type: ignore[attr-defined]
+
+
+def test_accel_false_in_settings_gives_plain_ansible(settings: Settings) -> None:
+    plain = settings.model_copy(update={"accel": False})
+
+    executor = runs.executor(plain)
+
+    assert executor.accel == "plain"  # type: ignore[attr-defined]
+    assert "ANSIBLE_STRATEGY" not in executor.envvars  # type: ignore[attr-defined]
+    assert runs.acceleration(plain).warning == ""
