@@ -1,0 +1,181 @@
+"""Mitogen and plain Ansible on the real lab: the same changes, the same drift, the same counts.
+
+The lab tests run accelerated (the default); this module also runs the same `enable` and
+`comply` with `--no-accel`, from the same hand-made starting state, and compares per-host
+counts, the changed/drifted tasks and readiness. Last, a venv without mitogen falls back to
+plain Ansible with one warning line and succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import LAB_HOSTS, LAB_READINESS, LabEnv, readiness
+
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
+
+ROOT = Path(__file__).resolve().parents[2]
+UU_CONF = "/etc/apt/apt.conf.d/52provisioner-unattended-upgrades"
+# The hosts the hand-made changes below touch (one change of a different kind on each).
+DRIFTED = {"lab-desk-01", "laptop-01", "lab-rd-gw", "lab-vpn-gw"}
+_RUN_ID = re.compile(r"(?:^|: )run (\d{8}-\d{6}-[0-9a-f]+)\b", re.MULTILINE)
+
+
+def _drift_by_hand(lab: LabEnv) -> None:
+    """A file edited, a timer stopped, a package removed and a VPN peer dropped, by hand."""
+    changes = [
+        ("lab-desk-01", ["sh", "-c", f"echo '// edited by hand' >> {UU_CONF}"]),
+        ("laptop-01", ["systemctl", "stop", "apt-daily.timer"]),
+        (
+            "lab-rd-gw",
+            ["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get remove -y unattended-upgrades"],
+        ),
+    ]
+    for host, argv in changes:
+        done = lab.podman("exec", f"prov-lab-{host}", *argv)
+        assert done.returncode == 0, done.stderr
+    key = lab.podman("exec", "prov-lab-laptop-02", "wg", "show", "wg0", "public-key").stdout.strip()
+    gone = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "set", "wg0", "peer", key, "remove")
+    assert gone.returncode == 0, gone.stderr
+
+
+def _summary(lab: LabEnv, output: str) -> dict[str, object]:
+    """summary.json of the run whose id the CLI printed (enable or comply output)."""
+    match = _RUN_ID.search(output)
+    assert match, output
+    path = lab.state_dir / "runs" / "lab" / match[1] / "summary.json"
+    data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _counts(summary: dict[str, object]) -> dict[str, tuple[int, int, int, int]]:
+    """host → (ok, changed, failed, unreachable) from Ansible's final stats."""
+    hosts = summary["hosts"]
+    assert isinstance(hosts, list)
+    return {
+        str(h["host"]): (int(h["ok"]), int(h["changed"]), int(h["failed"]), int(h["unreachable"]))
+        for h in hosts
+    }
+
+
+def _tasks(summary: dict[str, object]) -> set[tuple[str, str, str, str, str, str]]:
+    """(host, role, task, outcome, diff, message) of each changed/failed task."""
+    tasks = summary["tasks"]
+    assert isinstance(tasks, list)
+    return {(t["host"], t["role"], t["task"], t["outcome"], t["diff"], t["message"]) for t in tasks}
+
+
+@pytest.fixture(scope="module")
+def converged(lab: LabEnv) -> LabEnv:
+    result = lab.run("enable", "lab", timeout=2400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _summary(lab, result.stdout)["accel"] == "mitogen"
+    return lab
+
+
+def test_enable_makes_the_same_changes_with_and_without_mitogen(converged: LabEnv) -> None:
+    lab = converged
+    _drift_by_hand(lab)
+    plain = lab.run("enable", "lab", "--no-accel", timeout=1800)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    _drift_by_hand(lab)
+    fast = lab.run("enable", "lab", timeout=1800)
+    assert fast.returncode == 0, fast.stdout + fast.stderr
+
+    slow_run, fast_run = _summary(lab, plain.stdout), _summary(lab, fast.stdout)
+
+    assert (slow_run["accel"], fast_run["accel"]) == ("plain", "mitogen")
+    assert set(_counts(fast_run)) == LAB_HOSTS
+    assert _counts(fast_run) == _counts(slow_run)
+    assert {h for h, c in _counts(fast_run).items() if c[1]} == DRIFTED
+    assert _tasks(fast_run) == _tasks(slow_run)
+    assert readiness(fast_run) == readiness(slow_run) == LAB_READINESS
+
+
+def _no_mitogen_venv(base: Path) -> Path:
+    """A copy of the project's venv with mitogen uninstalled (hard links: instant, offline)."""
+    source = Path(sys.prefix)
+    venv = base / "venv-without-mitogen"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path("lib") / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = site / "site-packages"
+    shutil.rmtree(venv / site)
+    subprocess.run(["cp", "-al", str(source / site), str(venv / site)], check=True)
+    for path in (venv / site).iterdir():
+        if path.name.lower().startswith(("mitogen", "ansible_mitogen")):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    # Console scripts (provisioner, ansible-playbook, ...) run the new venv's interpreter.
+    old = f"#!{source / 'bin' / 'python'}"
+    for script in (source / "bin").iterdir():
+        target = venv / "bin" / script.name
+        if target.exists() or not script.is_file():
+            continue
+        head = script.read_bytes()[:200]
+        if not head.startswith(b"#!") or b"python" not in head.split(b"\n", 1)[0]:
+            continue
+        text = script.read_text(encoding="utf-8")
+        first, rest = text.split("\n", 1)
+        assert first.startswith(old), first
+        target.write_text(f"#!{venv / 'bin' / 'python'}\n{rest}", encoding="utf-8")
+        target.chmod(0o755)
+    return venv
+
+
+def test_without_mitogen_a_run_falls_back_to_plain_with_one_warning(
+    converged: LabEnv, tmp_path: Path
+) -> None:
+    lab = converged
+    venv = _no_mitogen_venv(tmp_path)
+    gone = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import ansible_mitogen"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert gone.returncode == 1 and "No module named 'ansible_mitogen'" in gone.stderr
+
+    result = subprocess.run(
+        [str(venv / "bin" / "provisioner"), "comply", "lab"],
+        env=lab.env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        cwd=ROOT,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    warnings = [line for line in output.splitlines() if "mitogen" in line.lower()]
+    assert warnings == [
+        "warning: mitogen is not installed; running plain Ansible (slower; reinstall with "
+        "`make setup`)"
+    ], output
+    assert "0 drift items on 0 hosts" in result.stdout
+    summary = _summary(lab, result.stdout)
+    assert summary["accel"] == "plain" and summary["exit_code"] == 0
+
+
+def test_comply_reports_the_same_drift_with_and_without_mitogen(converged: LabEnv) -> None:
+    lab = converged
+    _drift_by_hand(lab)
+
+    fast = lab.run("comply", "lab")
+    plain = lab.run("comply", "lab", "--no-accel")
+
+    assert fast.returncode == 7, fast.stdout + fast.stderr  # documented drift code
+    assert plain.returncode == 7, plain.stdout + plain.stderr
+    fast_run, slow_run = _summary(lab, fast.stdout), _summary(lab, plain.stdout)
+    assert (slow_run["accel"], fast_run["accel"]) == ("plain", "mitogen")
+    assert _counts(fast_run) == _counts(slow_run)
+    assert {h for h, c in _counts(fast_run).items() if c[1]} == DRIFTED
+    assert _tasks(fast_run) == _tasks(slow_run)
+    assert len(_tasks(fast_run)) == 4
+    assert "4 drift items on 4 hosts" in fast.stdout and "4 drift items on 4 hosts" in plain.stdout
