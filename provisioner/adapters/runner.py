@@ -99,10 +99,24 @@ def render_diff(diff: Any) -> str:
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),
             fromfile=str(item.get("before_header", "before")),
-            tofile=str(item.get("after_header", "after")),
+            tofile=_stable_header(str(item.get("after_header", "after"))),
         )
         chunks.append("".join(lines).rstrip("\n"))
     return "\n".join(c for c in chunks if c)
+
+
+# The template module names the rendered file by the controller's temporary path
+# (~/.ansible/tmp/ansible-local-<random>/tmp<random>/name.j2), different on every run.
+_CONTROLLER_TMP = re.compile(r"^.*/\.ansible/tmp/ansible-local-[^/]+/(?:[^/]+/)*(?P<name>[^/]+)$")
+
+
+def _stable_header(header: str) -> str:
+    """The diff's "+++" header without the controller's random temporary path.
+
+    Reports and the run history compare diffs between runs; "template <name>" stays the same.
+    """
+    match = _CONTROLLER_TMP.match(header)
+    return f"template {match['name']}" if match else header
 
 
 def _terminated(value: Any) -> str:

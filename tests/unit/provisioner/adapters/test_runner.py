@@ -518,13 +518,25 @@ def test_render_diff_template_strings() -> None:
 
     assert render_diff(diff) == (
         "--- /etc/wireguard/wg0.conf\n"
-        "+++ /home/ops/.ansible/tmp/ansible-local-1/wg0.conf.j2\n"
+        "+++ template wg0.conf.j2\n"
         "@@ -1,3 +1,3 @@\n"
         " [Interface]\n"
         " Address = 10.77.0.1/24\n"
         "-ListenPort = 51820\n"
         "+ListenPort = 51821"
     )
+
+
+def test_render_diff_names_the_template_not_the_random_controller_path() -> None:
+    def rendered(after_header: str) -> str:
+        return render_diff({"before": "a\n", "after": "b\n", "before_header": "/etc/x", "after_header": after_header})
+
+    first = rendered("/root/.ansible/tmp/ansible-local-13521rk85ttpp/tmpk7cknxz2/52provisioner-uu.j2")
+    second = rendered("/root/.ansible/tmp/ansible-local-79146e13l5q1/tmpgald1eea/52provisioner-uu.j2")
+
+    assert first == second
+    assert "+++ template 52provisioner-uu.j2\n" in first
+    assert "+++ /srv/wanted.conf\n" in rendered("/srv/wanted.conf")
 
 
 def test_render_diff_lineinfile_list_skips_unchanged_attributes() -> None:
