@@ -529,10 +529,21 @@ def test_render_diff_template_strings() -> None:
 
 def test_render_diff_names_the_template_not_the_random_controller_path() -> None:
     def rendered(after_header: str) -> str:
-        return render_diff({"before": "a\n", "after": "b\n", "before_header": "/etc/x", "after_header": after_header})
+        return render_diff(
+            {
+                "before": "a\n",
+                "after": "b\n",
+                "before_header": "/etc/x",
+                "after_header": after_header,
+            }
+        )
 
-    first = rendered("/root/.ansible/tmp/ansible-local-13521rk85ttpp/tmpk7cknxz2/52provisioner-uu.j2")
-    second = rendered("/root/.ansible/tmp/ansible-local-79146e13l5q1/tmpgald1eea/52provisioner-uu.j2")
+    first = rendered(
+        "/root/.ansible/tmp/ansible-local-13521rk85ttpp/tmpk7cknxz2/52provisioner-uu.j2"
+    )
+    second = rendered(
+        "/root/.ansible/tmp/ansible-local-79146e13l5q1/tmpgald1eea/52provisioner-uu.j2"
+    )
 
     assert first == second
     assert "+++ template 52provisioner-uu.j2\n" in first
