@@ -49,7 +49,8 @@ class Settings(BaseModel):
     )
     vault_password_file: Path | None = None
     vpn_address_plan: ipaddress.IPv4Network = Field(
-        default=ipaddress.IPv4Network("10.77.0.0/16"),
+        # 10.64.0.0/12 in /24 pools: 4,096 comuni (a provider runs ~800; Veneto alone has 560).
+        default=ipaddress.IPv4Network("10.64.0.0/12"),
         description="provider's block that every comune's VPN pool is carved from",
     )
     vpn_pool_prefix: int = Field(default=24, ge=8, le=30, description="size of one comune's pool")

@@ -52,6 +52,9 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     # name -> address entries of the container's /etc/hosts (podman --add-host).
     extra_hosts: dict[str, str] = field(default_factory=dict)
+    # Namespaced sysctls set by podman at creation (--sysctl): a new network namespace copies
+    # the host's values and runc mounts /proc/sys read-only, so nothing inside can change them.
+    sysctls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class ContainerState:
     name: str
     state: str
     ports: str
+    labels: dict[str, str] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """The sysctls podman set at creation (``--sysctl``)."""
 
 
 class Podman:
@@ -157,9 +163,10 @@ class Podman:
             log.close()
             shutil.rmtree(root, ignore_errors=True)
 
-    def ensure_network(self, network: Network) -> None:
+    def ensure_network(self, network: Network, labels: dict[str, str] | None = None) -> None:
         """Create the network if it does not exist."""
         if self._run(["network", "exists", network.name], check=False).returncode != 0:
+            extra = [arg for k, v in (labels or {}).items() for arg in ("--label", f"{k}={v}")]
             self._run(
                 [
                     "network",
@@ -171,9 +178,25 @@ class Podman:
                     network.subnet,
                     "--label",
                     f"{LABEL}=1",
+                    *extra,
                     network.name,
                 ]
             )
+
+    def network_interface(self, name: str) -> str:
+        """The host's bridge of a network ("" if the network does not exist)."""
+        proc = self._run(["network", "inspect", name], check=False)
+        if proc.returncode != 0:
+            return ""
+        return str(json.loads(proc.stdout)[0].get("network_interface", ""))
+
+    def network_labels(self, name: str) -> dict[str, str] | None:
+        """Labels of a network, or None if it does not exist."""
+        proc = self._run(["network", "inspect", name], check=False)
+        if proc.returncode != 0:
+            return None
+        data = json.loads(proc.stdout)[0]
+        return {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
 
     def remove_network(self, name: str) -> None:
         """Remove a network if present."""
@@ -189,7 +212,15 @@ class Podman:
         published = ",".join(
             f"{b['HostIp']}:{b['HostPort']}" for binds in ports.values() if binds for b in binds
         )
-        return ContainerState(name, str(data["State"]["Status"]), published)
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        sysctls = (data.get("HostConfig") or {}).get("Sysctls") or {}
+        return ContainerState(
+            name,
+            str(data["State"]["Status"]),
+            published,
+            {str(k): str(v) for k, v in labels.items()},
+            {str(k): str(v) for k, v in sysctls.items()},
+        )
 
     def run(self, spec: ContainerSpec, image: str) -> None:
         """Start a systemd container from ``image``."""
@@ -212,6 +243,8 @@ class Podman:
             args += ["--network", f"{net}:ip={ip}"]
         for host_name, address in spec.extra_hosts.items():
             args += ["--add-host", f"{host_name}:{address}"]
+        for key, value in spec.sysctls.items():
+            args += ["--sysctl", f"{key}={value}"]
         if spec.tun:
             args += ["--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"]
         self._run([*args, image, "/sbin/init"])

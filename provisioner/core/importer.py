@@ -420,6 +420,23 @@ def _validate_staged(settings: Settings, writer: InventoryWriter, comune: str) -
                         "after the import",
                         "the inventory would be invalid; nothing written. Fix these first",
                     ),
-                    *exc.problems,
+                    *(_with_hint(problem, comune) for problem in exc.problems),
                 ]
             ) from None
+
+
+def _with_hint(problem: InventoryProblem, comune: str) -> InventoryProblem:
+    """The problem, with how to fix it where an import typically causes it."""
+    if problem.field == "comune_vpn_terminator" and "is not a host" in problem.message:
+        gateway_kinds = "/".join(k for k, g in KIND_GROUPS.items() if g in {"vpn_gateways"})
+        return InventoryProblem(
+            problem.file,
+            f"{problem.message}. Fix it one of three ways: add the gateway's row to the file "
+            f"(kind {gateway_kinds}, or device for a router that terminates the VPN); or import "
+            "the gateway first, from a file of its own; or name a host the comune has as "
+            f"comune_vpn_terminator in inventory/{comune}/group_vars/all (`inventory "
+            "new-comune --terminator <host>` sets it when the comune is created)",
+            field=problem.field,
+            host=problem.host,
+        )
+    return problem

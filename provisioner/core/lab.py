@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import resource
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -10,12 +12,12 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.adapters import pki, vault
+from provisioner.adapters import hoststate, pki, vault
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
 from provisioner.errors import ControllerError, InputError
-from provisioner.fakegear.lab import GearServer, start_lab_gear
+from provisioner.fakegear.lab import GearServer, start_lab_gear, stop_orphans
 
 IMAGE = "localhost/provisioner-lab:trixie"
 COMUNE = "lab"
@@ -25,6 +27,11 @@ INTERNET = Network("provisioner-lab-internet", "10.89.2.0/24")
 ENV_PORT_BASE = "PROVISIONER_LAB_SSH_PORT_BASE"
 ENV_ADMIN_PASSWORD = "PROVISIONER_LAB_ADMIN_PASSWORD"
 GENERATED = "# Written by `provisioner lab up`; regenerated on every run, do not edit.\n"
+HOST_COMMANDS = ("podman", "runc", "debootstrap", "ssh-keygen", "tar")
+TUN_DEVICE = Path("/dev/net/tun")
+# inotify instances per systemd container (systemd, dbus, journald, ...) and for the host itself
+INOTIFY_PER_CONTAINER = 7
+INOTIFY_HOST_SLACK = 32
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,18 @@ class LabHost:
     port_offset: int
     networks: dict[str, str]
     tun: bool = False
+    forwards: bool = False
+    """Routes between its networks: podman sets ``net.ipv4.ip_forward=1`` at creation."""
 
+    @property
+    def sysctls(self) -> dict[str, str]:
+        """Sysctls its container needs from podman (it cannot set them itself)."""
+        return dict(FORWARDING) if self.forwards else {}
+
+
+FORWARDING = {"net.ipv4.ip_forward": "1"}
+OWNER_LABEL = "provisioner.lab.owner"
+"""Label on the lab's containers and networks: the state dir whose lab they are."""
 
 FIXED_HOSTS: tuple[LabHost, ...] = (
     LabHost(
@@ -45,6 +63,7 @@ FIXED_HOSTS: tuple[LabHost, ...] = (
         1,
         {OFFICE.name: "10.89.1.10", INTERNET.name: "10.89.2.10"},
         tun=True,
+        forwards=True,
     ),
     # tun=True also grants NET_ADMIN, which their nftables filters need.
     LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}, tun=True),
@@ -158,13 +177,134 @@ class Lab:
         self.podman.build_image(IMAGE, self.dir / "build")
         return True
 
+    @property
+    def owner(self) -> str:
+        """This lab's identity: the state dir it belongs to (label on containers and networks)."""
+        return str(self.settings.state_dir.resolve())
+
+    def _owners(self) -> dict[str, list[str]]:
+        """Owner (state dir, "" if unlabelled) -> the lab containers and networks it holds."""
+        owners: dict[str, list[str]] = {}
+        for name in self.podman.labelled(PREFIX):
+            state = self.podman.state(name)
+            if state is not None:
+                owners.setdefault(state.labels.get(OWNER_LABEL, ""), []).append(name)
+        for net in (OFFICE, INTERNET):
+            labels = self.podman.network_labels(net.name)
+            if labels is not None:
+                owners.setdefault(labels.get(OWNER_LABEL, ""), []).append(f"network {net.name}")
+        return owners
+
+    @staticmethod
+    def _alive(owner: str) -> bool:
+        """A lab of another state dir is in use while that state dir still has its lab key."""
+        return bool(owner) and (Path(owner) / "lab" / "id_ed25519").is_file()
+
+    def _claim(self) -> list[str]:
+        """Refuse a lab that belongs to another live state dir; remove one whose owner is gone.
+
+        Returns the names removed (a lab left behind by a deleted state dir or an older version).
+
+        Raises:
+            InputError: another state dir's lab is up (exit 2, naming it); nothing is touched.
+        """
+        owners = self._owners()
+        for owner, names in owners.items():
+            if owner != self.owner and self._alive(owner):
+                raise InputError(
+                    f"the lab's containers and networks ({', '.join(names[:3])}"
+                    f"{', ...' if len(names) > 3 else ''}) belong to the lab of state dir "
+                    f"{owner}: use that state dir, or take it down first with "
+                    f"`provisioner --state-dir {owner} lab down`"
+                )
+        # Simulated devices left running by a lab whose state dir is gone hold its ports.
+        stop_orphans(lambda lab_dir: self._alive(str(Path(lab_dir).parent)))
+        removed: list[str] = []
+        for owner, names in owners.items():
+            if owner == self.owner:
+                continue
+            for name in names:
+                if not name.startswith("network "):
+                    self.podman.remove(name)
+                    removed.append(name)
+            for net in (OFFICE, INTERNET):
+                if f"network {net.name}" in names:
+                    self.podman.remove_network(net.name)
+                    removed.append(f"network {net.name}")
+        return removed
+
+    def preflight(self) -> list[str]:
+        """Host settings the lab depends on, each checked; one line per problem (what to do).
+
+        The list is in docs/ARCHITECTURE.md ("Host settings the lab depends on").
+        """
+        problems = [
+            f"{cmd}: not installed (run `make setup`, or apt-get install {cmd})"
+            for cmd in hoststate.missing_commands(HOST_COMMANDS)
+        ]
+        if not hoststate.is_char_device(TUN_DEVICE):
+            problems.append(
+                f"{TUN_DEVICE}: missing; the lab's WireGuard (wireguard-go) needs the TUN device "
+                "(modprobe tun)"
+            )
+        for kind, name, wanted in (
+            (resource.RLIMIT_NOFILE, "open files (nofile)", 1024),
+            (resource.RLIMIT_NPROC, "processes (nproc)", 4096),
+        ):
+            hard = hoststate.hard_limit(kind)
+            if 0 <= hard < wanted:
+                problems.append(
+                    f"hard limit of {name} is {hard}; lab/containers.conf gives each container "
+                    f"{wanted}: raise it (ulimit -H, /etc/security/limits.conf) to at least that"
+                )
+        instances = hoststate.sysctl("fs.inotify.max_user_instances")
+        needed = INOTIFY_PER_CONTAINER * (len(self.hosts) + len(UNMANAGED)) + INOTIFY_HOST_SLACK
+        if instances is not None and int(instances) < needed:
+            problems.append(
+                f"fs.inotify.max_user_instances is {instances}; {len(self.hosts)} lab containers "
+                f"with systemd need about {needed}: sysctl -w fs.inotify.max_user_instances="
+                f"{needed}"
+            )
+        ours = {self.podman.network_interface(net.name) for net in (OFFICE, INTERNET)}
+        for net in (OFFICE, INTERNET):
+            wanted_net = ipaddress.IPv4Network(net.subnet)
+            for routed, dev in hoststate.routed_networks():
+                if dev not in ours and routed.overlaps(wanted_net):
+                    problems.append(
+                        f"the host routes {routed} through {dev}, which overlaps the lab's "
+                        f"{net.name} ({net.subnet}): the lab's addresses would be unreachable"
+                    )
+        held = {
+            int(p.rsplit(":", 1)[1])
+            for s in self.status()
+            if s.state is not None and s.state.ports
+            for p in s.state.ports.split(",")
+        }
+        wanted_ports = [self.port(h) for h in (*self.hosts, *UNMANAGED)]
+        busy = [p for p in hoststate.ports_in_use(wanted_ports) if p not in held]
+        if busy:
+            problems.append(
+                f"127.0.0.1 port(s) {', '.join(map(str, busy))} are held by another process; the "
+                f"lab publishes its SSH ports there (or set {ENV_PORT_BASE})"
+            )
+        return problems
+
     def up(self) -> list[LabStatus]:
-        """Build what is missing, start every lab container, write inventory/lab/."""
+        """Build what is missing, start every lab container, write inventory/lab/.
+
+        Raises:
+            InputError: the lab is up for another state dir (nothing is touched).
+            ControllerError: a host setting the lab needs is missing (all of them named).
+        """
+        self._claim()
+        problems = self.preflight()
+        if problems:
+            raise ControllerError("lab preflight: " + "; ".join(problems))
         self.ensure_image()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ensure_key()
         for net in (OFFICE, INTERNET):
-            self.podman.ensure_network(net)
+            self.podman.ensure_network(net, {OWNER_LABEL: self.owner})
         if self.resized:
             _write(self.size_file, f"{self.laptops}\n")
         wanted = {self.container(h) for h in (*self.hosts, *UNMANAGED)}
@@ -176,6 +316,12 @@ class Lab:
         for host in (*self.hosts, *UNMANAGED):
             name = self.container(host)
             state = self.podman.state(name)
+            if state is not None and any(
+                state.sysctls.get(k) != v for k, v in host.sysctls.items()
+            ):
+                # Created without the sysctls it needs (an older lab): it cannot be fixed inside.
+                self.podman.remove(name)
+                state = None
             if state is None:
                 spec = ContainerSpec(
                     name,
@@ -183,11 +329,14 @@ class Lab:
                     self.port(host),
                     host.networks,
                     host.tun,
+                    labels={OWNER_LABEL: self.owner},
                     extra_hosts=meeting_entry if host.group == "endpoints" else {},
+                    sysctls=host.sysctls,
                 )
                 self.podman.run(spec, IMAGE)
             elif state.state != "running":
                 self.podman.start(name)
+        self._check_forwarding()
         self._start_intranet()
         ca, platform = self._meeting_pki()
         self._start_meeting(platform)
@@ -217,18 +366,40 @@ class Lab:
         ]
 
     def down(self) -> list[str]:
-        """Remove the lab containers and networks (the image stays)."""
-        GearServer(self.dir).stop()
-        names = self.podman.labelled(PREFIX)
-        for name in names:
-            self.podman.remove(name)
-        for net in (OFFICE, INTERNET):
-            self.podman.remove_network(net.name)
-        return names
+        """Remove this state dir's lab: devices, containers and networks (the image stays).
 
-    def stop_host(self, host_name: str) -> None:
-        """Stop one lab container (used to simulate a host lost mid-run)."""
-        self.podman.stop(PREFIX + host_name)
+        A lab of another state dir that is still in use is left alone (its names are not
+        returned); one whose state dir is gone is removed too.
+        """
+        GearServer(self.dir).stop()
+        owners = self._owners()
+        mine = [
+            name
+            for owner, names in owners.items()
+            if owner == self.owner or not self._alive(owner)
+            for name in names
+        ]
+        for name in mine:
+            if not name.startswith("network "):
+                self.podman.remove(name)
+        for net in (OFFICE, INTERNET):
+            if f"network {net.name}" in mine:
+                self.podman.remove_network(net.name)
+        return [name for name in mine if not name.startswith("network ")]
+
+    def _check_forwarding(self) -> None:
+        """Every container that routes forwards: podman gave it the sysctl at creation."""
+        for host in self.hosts:
+            if not host.forwards:
+                continue
+            name = self.container(host)
+            value = self.podman.exec(name, ["cat", "/proc/sys/net/ipv4/ip_forward"]).strip()
+            if value != "1":
+                raise ControllerError(
+                    f"{name}: net.ipv4.ip_forward is {value} inside the container although it was "
+                    "created with --sysctl net.ipv4.ip_forward=1; remove it (`provisioner lab "
+                    "down`) and run `provisioner lab up` again"
+                )
 
     def _start_intranet(self) -> None:
         """A plain web server on the office network, as a comune's intranet portal would be."""

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from provisioner.adapters import vault
+from provisioner.adapters import hoststate, vault
 from provisioner.errors import ControllerError
 from provisioner.fakegear import DeviceSpec, running_gear
 
@@ -80,6 +80,8 @@ class GearServer:
     """
 
     def __init__(self, state_dir: Path) -> None:
+        """``state_dir``: the lab directory of one state dir (its pid and log files)."""
+        self.home = state_dir.resolve()
         self.pid_file = state_dir / "fakegear.pid"
         self.log_file = state_dir / "fakegear.log"
 
@@ -96,12 +98,21 @@ class GearServer:
         """Start the devices unless they run already; True if started."""
         if self.pid() is not None:
             return False
-        busy = _ports_in_use(ports.values())
+        busy = hoststate.ports_in_use(ports.values())
         if busy:
+            # Other labs' device servers name their lab dir (<state dir>/lab) on their command line.
+            owners = sorted(
+                {str(Path(o).parent) for o in servers().values() if o and o != str(self.home)}
+            )
+            hint = (
+                f" (simulated devices of another lab run here, state dir {', '.join(owners)}: "
+                f"stop them with `provisioner --state-dir {owners[0]} lab down`)"
+                if owners
+                else ""
+            )
             raise ControllerError(
                 f"127.0.0.1 port(s) {', '.join(map(str, busy))} of the simulated devices are held "
-                "by another process (e.g. the devices of a lab with another state dir: stop them "
-                "with `provisioner lab down` there, or `pkill -f provisioner.fakegear`)"
+                f"by another process{hint}"
             )
         self.pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = [
@@ -110,7 +121,15 @@ class GearServer:
         seen = self._listening()
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "provisioner.fakegear.lab", json.dumps(spec)],
+                # The state dir on the command line names whose devices these are (never the
+                # password: that comes on stdin).
+                [
+                    sys.executable,
+                    "-m",
+                    "provisioner.fakegear.lab",
+                    json.dumps(spec),
+                    str(self.home),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
@@ -190,18 +209,31 @@ def _serve(spec_json: str) -> None:
     os._exit(0)  # FakeNOS's connection threads are not daemons
 
 
+def servers() -> dict[int, str]:
+    """Running device servers of every lab on this machine: pid -> the lab dir they belong to."""
+    found: dict[int, str] = {}
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"provisioner.fakegear.lab" in argv:
+            index = argv.index(b"provisioner.fakegear.lab")
+            owner = argv[index + 2].decode(errors="replace") if len(argv) > index + 2 else ""
+            found[int(proc_dir.name)] = owner
+    return found
+
+
+def stop_orphans(live: Callable[[str], bool]) -> list[int]:
+    """Stop device servers whose lab dir is no longer in use (``live`` says which are)."""
+    stopped = []
+    for pid, owner in servers().items():
+        if not live(owner):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                stopped.append(pid)
+    return stopped
+
+
 if __name__ == "__main__":
     _serve(sys.argv[1])
-
-
-def _ports_in_use(ports: Iterable[int]) -> list[int]:
-    """The ports of 127.0.0.1 some process listens on (a bind without SO_REUSEPORT fails)."""
-    busy = []
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                busy.append(port)
-    return sorted(busy)

@@ -119,7 +119,7 @@ def test_new_comune_then_import(cli: Cli, inventory_root: Path, tmp_path: Path) 
 
     assert result.exit_code == 0, result.output
     assert _lines(result.stdout)[0] == (
-        f"created {inventory_root / 'vo'}: Vò (PD), ISTAT 028105, VPN pool 10.77.0.0/24"
+        f"created {inventory_root / 'vo'}: Vò (PD), ISTAT 028105, VPN pool 10.64.0.0/24"
     )
     path = tmp_path / "assets.csv"
     path.write_bytes(csv_bytes(["gw-vpn-01;192.168.50.1;Debian 13;;CED;gateway"], bom=True))

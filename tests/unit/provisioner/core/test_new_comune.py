@@ -54,7 +54,7 @@ def test_new_comune_writes_a_skeleton_with_a_free_pool(
     )
 
     assert created.slug == "sant-angelo-di-piove-di-sacco"
-    assert created.pool == Net("10.77.1.0/24")  # castelnuovo has 10.77.0.0/24
+    assert created.pool == Net("10.64.0.0/24")  # the default plan 10.64.0.0/12 starts there
     assert created.unread_pools == ()
     assert sorted(p.name for p in settings.inventory_dir.iterdir()) == [
         "castelnuovo",
@@ -64,7 +64,7 @@ def test_new_comune_writes_a_skeleton_with_a_free_pool(
     assert 'comune_name: "Sant\'Angelo di Piove di Sacco"\n' in text
     assert 'comune_istat_code: "028082"\n' in text
     assert 'comune_province: "PD"\n' in text
-    assert "comune_vpn_pool: 10.77.1.0/24\n" in text
+    assert "comune_vpn_pool: 10.64.0.0/24\n" in text
     source = YamlDirectorySource(settings.inventory_dir)
     assert source.vpn_pools(exclude="")["sant-angelo-di-piove-di-sacco"] == created.pool
 
@@ -88,7 +88,7 @@ def test_new_comune_writes_a_skeleton_with_a_free_pool(
     assert sorted(inventory.hosts) == ["gw-vpn-01", "laptop-sindaco"]
 
     second = new_comune(settings, "028105", istat_file=ISTAT_FIXTURE)
-    assert (second.slug, second.pool) == ("vo", Net("10.77.2.0/24"))
+    assert (second.slug, second.pool) == ("vo", Net("10.64.1.0/24"))
     assert second.todo[0] == "set comune_office_networks in group_vars/all/comune.yml"
 
 
@@ -102,8 +102,8 @@ def test_refusals_write_nothing(
         new_comune(settings, "Vò", istat_file=ISTAT_FIXTURE)
     with pytest.raises(InputError, match="ambiguous: Samone"):
         new_comune(settings, "samone", istat_file=ISTAT_FIXTURE)
-    with pytest.raises(InputError, match=r"overlaps the allocated VPN pool 10\.77\.1\.0/24"):
-        new_comune(settings, "Padova", istat_file=ISTAT_FIXTURE, office_networks=["10.77.0.0/16"])
+    with pytest.raises(InputError, match=r"overlaps the allocated VPN pool 10\.64\.0\.0/24"):
+        new_comune(settings, "Padova", istat_file=ISTAT_FIXTURE, office_networks=["10.64.0.0/16"])
     with pytest.raises(InputError, match="ISTAT list of comuni not found; download"):
         new_comune(settings, "Padova", istat_file=tmp_path / "missing.csv")
     full = settings.model_copy(update={"vpn_address_plan": Net("10.77.0.0/24")})
@@ -112,6 +112,14 @@ def test_refusals_write_nothing(
 
     assert snapshot(settings.inventory_dir) == before
     assert [p.name for p in settings.inventory_dir.iterdir()] == ["vo"]  # no staging leftovers
+
+
+def test_default_plan_holds_4096_comuni(settings: Settings) -> None:
+    plan = Settings().vpn_address_plan
+    assert plan == Net("10.64.0.0/12")
+    assert 2 ** (settings.vpn_pool_prefix - plan.prefixlen) >= 4096
+    used = {f"c{i}": pool for i, pool in enumerate(list(plan.subnets(new_prefix=24))[:4095])}
+    assert allocate_pool(plan, 24, used) == Net("10.79.255.0/24")
 
 
 def test_address_plan_comes_from_config_then_environment(
