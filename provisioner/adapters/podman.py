@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,22 @@ _SSH_DROPIN = (
     "[Service]\nExecStartPre=\n"
     "ExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
 )
+# apt asks this script which proxy to use for each archive: the controller's package cache
+# (adapters/aptcache.py) when it answers, else the mirror directly.
+_APT_PROXY_SCRIPT = """#!/bin/bash
+# The lab's package cache on the controller (apt-cacher-ng, started by provisioner) if it answers.
+if timeout 1 bash -c 'exec 3<>/dev/tcp/host.containers.internal/3142' 2>/dev/null; then
+  echo http://host.containers.internal:3142
+else
+  echo DIRECT
+fi
+"""
+_APT_PROXY_CONF = 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/provisioner/apt-proxy";\n'
+RECIPE_LABEL = "provisioner.image.recipe"
+RECIPE = hashlib.sha256(
+    repr((IMAGE_PACKAGES, _SSH_DROPIN, _APT_PROXY_SCRIPT, _APT_PROXY_CONF)).encode()
+).hexdigest()[:12]
+"""Version of the image's build recipe: an image built by another recipe is rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +122,12 @@ class Podman:
         return proc
 
     def image_exists(self, image: str) -> bool:
-        """Whether the local image exists."""
-        return self._run(["image", "exists", image], check=False).returncode == 0
+        """Whether the local image exists and was built by this recipe."""
+        proc = self._run(
+            ["image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', image],
+            check=False,
+        )
+        return proc.returncode == 0 and proc.stdout.strip() == RECIPE
 
     def build_image(self, image: str, work_dir: Path, suite: str = "trixie") -> None:
         """debootstrap a Debian minbase with systemd + sshd + python3 and import it."""
@@ -143,13 +164,29 @@ class Podman:
             dropin = root / "etc/systemd/system/ssh.service.d/provisioner-keygen.conf"
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(_SSH_DROPIN, encoding="utf-8")
+            script = root / "usr/local/lib/provisioner/apt-proxy"
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(_APT_PROXY_SCRIPT, encoding="utf-8")
+            script.chmod(0o755)
+            (root / "etc/apt/apt.conf.d/01provisioner-lab-proxy").write_text(
+                _APT_PROXY_CONF, encoding="utf-8"
+            )
             for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for item in (root / cache).glob("*"):
                     if item.is_file():
                         item.unlink()
             tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
             imp = subprocess.run(
-                ["podman", "import", "--change", "CMD=/sbin/init", "-", image],
+                [
+                    "podman",
+                    "import",
+                    "--change",
+                    "CMD=/sbin/init",
+                    "--change",
+                    f"LABEL={RECIPE_LABEL}={RECIPE}",
+                    "-",
+                    image,
+                ],
                 stdin=tar.stdout,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.adapters import hoststate, pki, vault
+from provisioner.adapters import aptcache, hoststate, pki, vault
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
@@ -300,6 +300,7 @@ class Lab:
         problems = self.preflight()
         if problems:
             raise ControllerError("lab preflight: " + "; ".join(problems))
+        aptcache.ensure()
         self.ensure_image()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ensure_key()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.adapters import aptcache
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 IMAGE = "localhost/provisioner-lab:trixie"
@@ -60,6 +62,8 @@ def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
     if image.returncode != 0:
         pytest.fail(f"image {IMAGE} is missing: run `provisioner lab image` (or `make image`)")
 
+    # Packages come through the controller's cache (the image's apt asks for it), as in the lab.
+    aptcache.ensure()
     log = tmp_path / f"molecule-{scenario}.log"
     with log.open("w", encoding="utf-8") as out:
         try:
