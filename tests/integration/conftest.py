@@ -8,11 +8,14 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.fresh_host import host_forwarding_off
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "provisioner"
@@ -140,8 +143,40 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
         base / "inventory",
         env["PROVISIONER_LAB_ADMIN_PASSWORD"],
     )
-    up = lab_env.run("lab", "up")
+    take_down_leftover_suite_labs(env)
+    # As on a freshly booted machine: a container created now gets forwarding 0 unless podman
+    # sets it (the VPN gateway must forward, see roles/vpn_gateway/tasks/forwarding.yml).
+    with host_forwarding_off():
+        up = lab_env.run("lab", "up")
     assert up.returncode == 0, up.stdout + up.stderr
     yield lab_env
     # The simulated devices belong to this state dir: a later lab must find their ports free.
     lab_env.run("lab", "down")
+
+
+def take_down_leftover_suite_labs(env: dict[str, str]) -> None:
+    """Take down labs an earlier, killed test run left behind (its state dir is a temp dir).
+
+    Another live lab (a technician's demo) is left alone: `lab up` then refuses, naming it.
+    """
+    listed = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=provisioner.lab.owner", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    owners = {
+        str(c.get("Labels", {}).get("provisioner.lab.owner", ""))
+        for c in json.loads(listed.stdout or "[]")
+    }
+    temp = Path(tempfile.gettempdir()).resolve()
+    for owner in sorted(o for o in owners if o and Path(o).is_relative_to(temp)):
+        subprocess.run(
+            [str(CLI), "--state-dir", owner, "lab", "down"],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )

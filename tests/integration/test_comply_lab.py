@@ -15,12 +15,12 @@ import pytest
 import xmlschema
 
 from provisioner.core import reports
-from tests.integration.conftest import LAB_HOSTS, LabEnv
+from provisioner.fakegear.lab import servers
+from tests.integration.conftest import CLI, LAB_HOSTS, ROOT, LabEnv
 
 # One xdist group: the lab tests share one lab and run in file order on one worker.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
-ROOT = Path(__file__).resolve().parents[2]
 JUNIT_XSD = ROOT / "tests" / "data" / "junit.xsd"
 UU = "unattended-upgrades"
 UU_CONF = "/etc/apt/apt.conf.d/52provisioner-unattended-upgrades"
@@ -98,6 +98,56 @@ def test_comply_right_after_enable_shows_no_drift(
     _validate(directory)
     dom = _chromium(directory / "report.html", tmp_path_factory.mktemp("shots") / "clean.png")
     assert 'id="grid"' in dom and 'class="drift-row"' not in dom
+
+
+def _lab_owners(lab: LabEnv) -> dict[str, str]:
+    """Lab container -> the state dir it belongs to (its owner label)."""
+    listed = lab.podman("ps", "-a", "--filter", "label=provisioner.lab.owner", "--format", "json")
+    return {c["Names"][0]: c["Labels"]["provisioner.lab.owner"] for c in json.loads(listed.stdout)}
+
+
+def test_another_state_dir_and_a_bench_never_touch_the_running_lab(
+    converged: LabEnv, tmp_path: Path
+) -> None:
+    mine = str(converged.state_dir.resolve())
+    owners = _lab_owners(converged)
+    known_hosts = (converged.state_dir / "lab" / "known_hosts").read_bytes()
+    other = {
+        **converged.env,
+        "PROVISIONER_STATE_DIR": str(tmp_path / "state"),
+        "PROVISIONER_INVENTORY_DIR": str(tmp_path / "inventory"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+
+    up = subprocess.run(
+        [str(CLI), "lab", "up"], env=other, capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    down = subprocess.run(
+        [str(CLI), "lab", "down"], env=other, capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    bench = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/overhead"), "--runs", "1"],
+        env={k: v for k, v in converged.env.items() if not k.startswith("PROVISIONER_")},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+    assert up.returncode == 2, up.stdout + up.stderr
+    assert f"belong to the lab of state dir {mine}" in up.stderr.replace("\n", " ")
+    assert down.returncode == 0 and "removed 0 containers" in down.stdout, down.stderr
+    assert bench.returncode != 0 and f"state dir {mine}" in bench.stderr.replace("\n", " ")
+    assert _lab_owners(converged) == owners and set(owners.values()) == {mine}
+    assert (converged.state_dir / "lab" / "known_hosts").read_bytes() == known_hosts
+    # Nothing of the other state dir or of the bench is left: only this lab's devices run.
+    assert {Path(o).parent for o in servers().values()} == {converged.state_dir.resolve()}
+    assert not (tmp_path / "state" / "lab" / "id_ed25519").exists()
+
+    result = converged.run("comply", "lab")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 drift items on 0 hosts" in result.stdout
 
 
 def test_four_changes_by_hand_are_reported_on_the_right_host_role_task(

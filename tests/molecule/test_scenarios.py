@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.adapters import aptcache
+from tests.fresh_host import host_forwarding_off
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -65,7 +66,9 @@ def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
     # Packages come through the controller's cache (the image's apt asks for it), as in the lab.
     aptcache.ensure()
     log = tmp_path / f"molecule-{scenario}.log"
-    with log.open("w", encoding="utf-8") as out:
+    # As on a freshly booted machine: containers the scenario creates get forwarding 0 unless
+    # podman sets it (the vpn scenario's gateway has `sysctls:`).
+    with log.open("w", encoding="utf-8") as out, host_forwarding_off():
         try:
             proc = subprocess.run(
                 [str(BIN / "molecule"), "test", "-s", scenario],
