@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from provisioner.models.inventory import (
     netgear_problems,
     rdp_problems,
 )
+from provisioner.names import did_you_mean
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 _HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"} | {
@@ -68,9 +68,7 @@ class YamlDirectorySource:
         """
         directory = self.root / comune
         if not directory.is_dir():
-            known = self.comunes()
-            close = difflib.get_close_matches(comune, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(comune, self.comunes())
             raise InputError(f"{directory}: no inventory for comune {comune!r}{hint}")
         return _Reader(directory, comune).read()
 
@@ -201,8 +199,7 @@ class _Reader:
             return
         for group, body in children.items():
             if group not in GROUPS:
-                close = difflib.get_close_matches(str(group), GROUPS, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
+                hint = did_you_mean(str(group), GROUPS, n=1, style=" (did you mean {}?)")
                 self.problem(
                     path,
                     f"unknown group {group!r}{hint}; allowed: {', '.join(GROUPS)}",

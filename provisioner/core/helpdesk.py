@@ -9,7 +9,6 @@ was.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from provisioner.core.runs import RunReport, history, run_playbook
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.inventory import Host, Inventory
 from provisioner.models.run import PlaybookRequest
+from provisioner.names import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,8 @@ def locate(settings: Settings, name: str, comune: str | None = None) -> Located:
     if comune is None:
         found = HostIndex(settings.inventory_dir, settings.state_dir).find(name)
         if not found.comuni:
-            every = sorted({h for hosts in found.all_hosts.values() for h in hosts})
-            close = difflib.get_close_matches(name, every, n=3, cutoff=0.6)
-            where = {h: c for c, hosts in found.all_hosts.items() for h in hosts if h in set(close)}
-            hint = (
-                "; did you mean " + ", ".join(f"{h} ({where[h]})" for h in close) + "?"
-                if close
-                else ""
-            )
+            where = {h: c for c, hosts in found.all_hosts.items() for h in hosts}
+            hint = did_you_mean(name, where, label=lambda h: f"{h} ({where[h]})")
             raise InputError(f"host {name!r} is in no comune under {settings.inventory_dir}{hint}")
         if len(found.comuni) > 1:
             raise InputError(
@@ -61,8 +55,7 @@ def locate(settings: Settings, name: str, comune: str | None = None) -> Located:
     inventory = YamlDirectorySource(settings.inventory_dir).load(comune)
     host = inventory.hosts.get(name)
     if host is None:
-        close = difflib.get_close_matches(name, sorted(inventory.hosts), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, inventory.hosts)
         raise InputError(f"host {name!r} is not in comune {comune!r}{hint}")
     return Located(host, inventory)
 

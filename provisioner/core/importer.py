@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 import tempfile
@@ -18,7 +17,6 @@ from provisioner.adapters.inventory_writer import CurrentHost, InventoryWriter
 from provisioner.adapters.tables import Table, read_table
 from provisioner.config import Settings
 from provisioner.core import vpn
-from provisioner.core.names import fold
 from provisioner.errors import (
     AssetListError,
     ConflictError,
@@ -27,6 +25,7 @@ from provisioner.errors import (
     InventoryProblem,
 )
 from provisioner.models.inventory import HostName
+from provisioner.names import did_you_mean, fold
 
 KIND_GROUPS: dict[str, str] = {
     "laptop": "endpoints",
@@ -248,8 +247,7 @@ def parse_rows(table: Table) -> tuple[list[AssetRow], list[str], list[InventoryP
         raw_kind = cell("kind")
         kind = _KIND_ALIASES.get(fold(raw_kind))
         if kind is None:
-            close = difflib.get_close_matches(fold(raw_kind), list(_KIND_ALIASES), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(fold(raw_kind), _KIND_ALIASES, n=1, style=" (did you mean {}?)")
             row_problems.append(
                 InventoryProblem(
                     where,
@@ -304,8 +302,7 @@ def import_assets(
     source = YamlDirectorySource(settings.inventory_dir)
     directory = settings.comune_dir(comune)
     if not directory.is_dir():
-        close = difflib.get_close_matches(comune, source.comunes(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(comune, source.comunes())
         raise InputError(
             f"{directory}: no inventory for comune {comune!r}{hint} "
             "(create it with `provisioner inventory new-comune`)"

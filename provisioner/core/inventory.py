@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.config import Settings
 from provisioner.errors import InputError
 from provisioner.models.inventory import GROUPS, Inventory
+from provisioner.names import did_you_mean
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -40,8 +40,7 @@ def check_limit(inventory: Inventory, limit: str | None) -> None:
         if not name or not _PLAIN_NAME.match(name):
             continue
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, known)
             raise InputError(
                 f"--limit: {name!r} is no host or group of comune {inventory.comune!r}{hint}"
             )

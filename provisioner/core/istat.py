@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.adapters.tables import read_csv
-from provisioner.core.names import fold
 from provisioner.errors import InputError
+from provisioner.names import closest, fold
 
 ISTAT_URL = "https://www.istat.it/storage/codici-unita-amministrative/Elenco-comuni-italiani.csv"
 """Where ISTAT publishes the list (';'-separated, Windows-1252, header cells with line breaks)."""
@@ -99,7 +98,7 @@ def find(comuni: list[IstatComune], query: str) -> IstatComune:
         raise InputError(
             f"{query!r} is ambiguous: {candidates}; give the ISTAT code instead of the name"
         )
-    close = difflib.get_close_matches(key, list(by_key), n=5, cutoff=0.6)
+    close = closest(key, by_key, n=5)
     if close:
         names = ", ".join(c.label() for k in close for c in by_key[k])
         raise InputError(f"no comune named {query!r}; closest: {names}")

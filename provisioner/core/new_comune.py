@@ -14,8 +14,8 @@ from provisioner.adapters.history import History
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.config import Settings
 from provisioner.core import istat
-from provisioner.core.names import slugify
 from provisioner.errors import InputError
+from provisioner.names import slugify
 
 DEFAULT_TERMINATOR = "gw-vpn-01"
 

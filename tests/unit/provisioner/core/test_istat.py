@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.core import istat
-from provisioner.core.names import slugify
 from provisioner.errors import InputError
+from provisioner.names import slugify
 from tests.unit.provisioner.assets import ISTAT_FIXTURE
 
 
