@@ -9,6 +9,7 @@ and rewrites the index atomically. The index is a cache: deleting it costs one r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from provisioner.adapters.files import atomic_write
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yml", ".yaml")
@@ -121,13 +124,9 @@ class HostIndex:
 
     def _write(self, comuni: dict[str, Any]) -> None:
         payload = {"version": _VERSION, "root": str(self.root.resolve()), "comuni": comuni}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
-            tmp.replace(self.path)
-        except OSError:
-            pass  # a read-only state dir only costs the next lookup a rebuild
+        # A read-only state dir only costs the next lookup a rebuild.
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, json.dumps(payload, separators=(",", ":")))
 
     def find(self, host: str) -> Lookup:
         """The comuni whose hosts files name ``host`` (usually one)."""

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from provisioner.adapters.files import atomic_write
 from provisioner.errors import InputError
 
 HOSTS_FILE = "hosts.yml"
@@ -30,31 +28,6 @@ def round_trip_yaml() -> YAML:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096
     return yaml
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, fsync, then ``os.replace``.
-
-    Keeps the mode of an existing file (new files get 0644 minus the umask).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o644 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

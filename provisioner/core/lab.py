@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from provisioner.adapters import aptcache, hoststate, pki, vault
+from provisioner.adapters.files import atomic_write
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
@@ -307,7 +308,7 @@ class Lab:
         for net in (OFFICE, INTERNET):
             self.podman.ensure_network(net, {OWNER_LABEL: self.owner})
         if self.resized:
-            _write(self.size_file, f"{self.laptops}\n")
+            atomic_write(self.size_file, f"{self.laptops}\n", mode=0o600)
         wanted = {self.container(h) for h in (*self.hosts, *UNMANAGED)}
         for name in self.podman.labelled(PREFIX):
             if name.startswith(PREFIX + "laptop-") and name not in wanted:
@@ -355,7 +356,7 @@ class Lab:
             for line in keys.splitlines():
                 kind, blob = line.split()[:2]
                 known.append(f"[127.0.0.1]:{self.port(host)} {kind} {blob}")
-        self.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
+        atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         self._write_inventory(pubkey, ca)
         return self.status()
 
@@ -431,10 +432,10 @@ class Lab:
             self.meeting_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             ca = pki.make_ca("Provisioner lab CA")
             platform = pki.issue_server(ca, MEETING_NAME, MEETING.networks[OFFICE.name])
-            _write(files["ca.key"], ca.key_pem)
-            _write(files["platform.key"], platform.key_pem)
-            _write(files["platform.pem"], platform.cert_pem)
-            _write(files["ca.pem"], ca.cert_pem)
+            atomic_write(files["ca.key"], ca.key_pem, mode=0o600)
+            atomic_write(files["platform.key"], platform.key_pem, mode=0o600)
+            atomic_write(files["platform.pem"], platform.cert_pem, mode=0o600)
+            atomic_write(files["ca.pem"], ca.cert_pem, mode=0o600)
         read = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
         return (
             pki.Issued(read["ca.pem"], read["ca.key"]),
@@ -512,23 +513,31 @@ class Lab:
             "baseline_admin_ssh_keys": [pubkey],
             "baseline_admin_password": "{{ vault_baseline_admin_password }}",
         }
-        _write(
-            all_dir / "lab_connection.yml", GENERATED + yaml.safe_dump(connection, sort_keys=False)
+        atomic_write(
+            all_dir / "lab_connection.yml",
+            GENERATED + yaml.safe_dump(connection, sort_keys=False),
+            mode=0o600,
         )
         self._write_vault(all_dir / "vault.yml")
         meeting = {
             # The lab's own CA signed the meeting platform's certificate: the laptops trust it.
             "comune_meeting_ca_certificate": ca.cert_pem,
         }
-        _write(all_dir / "lab_meeting.yml", GENERATED + yaml.safe_dump(meeting, sort_keys=False))
+        atomic_write(
+            all_dir / "lab_meeting.yml",
+            GENERATED + yaml.safe_dump(meeting, sort_keys=False),
+            mode=0o600,
+        )
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
         groups["netgear"] = {
             "hosts": start_lab_gear(
                 self.dir, self.inventory_dir, self.port_base, vault_password(self.settings) or ""
             )
         }
-        _write(
-            self.inventory_dir / "hosts.yml", GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False)
+        atomic_write(
+            self.inventory_dir / "hosts.yml",
+            GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False),
+            mode=0o600,
         )
 
     def _write_vault(self, path: Path) -> None:
@@ -537,7 +546,7 @@ class Lab:
             password = secrets.token_urlsafe(24)
             target = self.settings.default_vault_password_file
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write(target, password + "\n")
+            atomic_write(target, password + "\n", mode=0o600)
         # Keep the existing vault when it still opens, so the admin password stays stable.
         keep = (
             path.exists()
@@ -548,13 +557,4 @@ class Lab:
             return
         admin = os.environ.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(18)
         plaintext = yaml.safe_dump({"vault_baseline_admin_password": admin})
-        _write(path, vault.encrypt(plaintext, password))
-
-
-def _write(path: Path, text: str) -> None:
-    """Write a file atomically with mode 0600."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    tmp.replace(path)
+        atomic_write(path, vault.encrypt(plaintext, password), mode=0o600)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from provisioner.adapters.files import atomic_write
 from provisioner.errors import ExitCode
 from provisioner.models.comply import Cell, CellState, DriftItem
 
@@ -210,13 +211,6 @@ def junit(doc: dict[str, Any]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    """Write whole or not at all: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write(
     report: RunReport, drift: Sequence[DriftItem], cells: Sequence[Cell], report_dir: Path
 ) -> ReportFiles:
@@ -227,9 +221,9 @@ def write(
     files = ReportFiles(
         directory, directory / "report.html", directory / "report.json", directory / "junit.xml"
     )
-    _write(files.json, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    _write(files.html, html(doc))
-    _write(files.junit, junit(doc))
+    atomic_write(files.json, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(files.html, html(doc))
+    atomic_write(files.junit, junit(doc))
     return files
 
 
@@ -257,5 +251,5 @@ def write_index(results: Sequence[ComuneResult], report_dir: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "index.html"
     generated = datetime.now(tz=UTC).isoformat(timespec="seconds")
-    _write(path, _env().get_template("index.html.j2").render(rows=rows, generated=generated))
+    atomic_write(path, _env().get_template("index.html.j2").render(rows=rows, generated=generated))
     return path

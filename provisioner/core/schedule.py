@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from provisioner.adapters import systemd
+from provisioner.adapters.files import atomic_write
 from provisioner.config import Settings
 from provisioner.errors import InputError
 
@@ -156,13 +157,13 @@ def add(
     if scope == Scope.CRON:
         path = target / f"{PREFIX}{name}"
         lock = settings.state_dir / "locks" / f"schedule-{name}.cron.lock"
-        path.write_text(cron_line(name, at, argv, lock), encoding="utf-8")
+        atomic_write(path, cron_line(name, at, argv, lock), mode=0o644)
         return Schedule(name, at, scope, shlex.join(argv), (path,))
     service, timer = render_units(name, at, argv)
     service_path = target / f"{PREFIX}{name}.service"
     timer_path = target / f"{PREFIX}{name}.timer"
-    service_path.write_text(service, encoding="utf-8")
-    timer_path.write_text(timer, encoding="utf-8")
+    atomic_write(service_path, service, mode=0o644)
+    atomic_write(timer_path, timer, mode=0o644)
     if activate:
         user = scope == Scope.USER
         systemd.systemctl(user, "daemon-reload")

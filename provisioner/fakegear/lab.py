@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from provisioner.adapters import hoststate, vault
+from provisioner.adapters.files import atomic_write
 from provisioner.errors import ControllerError
 from provisioner.fakegear import DeviceSpec, running_gear
 
@@ -62,14 +63,8 @@ def host_vars(host: GearHost, port: int, **extra: Any) -> dict[str, Any]:
 def write_netgear_vault(inventory_dir: Path, password: str, vault_password: str) -> Path:
     """``group_vars/netgear/vault.yml``: the devices' password, encrypted (mode 0600)."""
     path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = vault.encrypt(yaml.safe_dump({PASSWORD_VAR: password}), vault_password)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, text, mode=0o600)
 
 
 class GearServer:
