@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,6 +34,60 @@ def default_config_dir() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / "provisioner"
 
 
+@dataclass(frozen=True)
+class StateLayout:
+    """Where everything lives in the state directory: the one place that knows its layout."""
+
+    root: Path
+
+    @property
+    def history_db(self) -> Path:
+        """SQLite run history."""
+        return self.root / "history.sqlite3"
+
+    def runs(self, comune: str) -> Path:
+        """Run directories of one comune."""
+        return self.root / "runs" / comune
+
+    def run_dir(self, comune: str, run_id: str) -> Path:
+        """The private_data_dir of one run."""
+        return self.runs(comune) / run_id
+
+    @property
+    def locks(self) -> Path:
+        """Per-comune and per-schedule lock files."""
+        return self.root / "locks"
+
+    def lock_file(self, name: str) -> Path:
+        """The lock file of a comune or a schedule."""
+        return self.locks / f"{name}.lock"
+
+    @property
+    def reports(self) -> Path:
+        """HTML/JSON/JUnit reports, per comune and run (unless --report-dir says otherwise)."""
+        return self.root / "reports"
+
+    @property
+    def facts(self) -> Path:
+        """Root of the per-comune jsonfile fact caches."""
+        return self.root / "facts"
+
+    @property
+    def host_index(self) -> Path:
+        """Host names per comune (a cache of the inventory's hosts files)."""
+        return self.root / "host-index.json"
+
+    @property
+    def lab(self) -> Path:
+        """The lab's SSH key, known_hosts, CA, device server files."""
+        return self.root / "lab"
+
+    @property
+    def logs(self) -> Path:
+        """Logs with the details of unexpected errors."""
+        return self.root / "logs"
+
+
 class Settings(BaseModel):
     """Where things live and how runs behave; validated once at the edge."""
 
@@ -43,6 +98,9 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=default_state_dir)
     config_dir: Path = Field(default_factory=default_config_dir)
     keep_runs: int = Field(default=20, ge=1)
+    executor: Literal["local"] = Field(
+        default="local", description="how runs execute: local (ansible-runner on this machine)"
+    )
     accel: bool = Field(
         default=True,
         description="Mitogen acceleration when installed and compatible (false: plain Ansible)",
@@ -76,9 +134,14 @@ class Settings(BaseModel):
         return self.content_dir / "ansible.cfg"
 
     @property
+    def state(self) -> StateLayout:
+        """The layout of the state directory."""
+        return StateLayout(self.state_dir)
+
+    @property
     def fact_cache_dir(self) -> Path:
         """Root of the per-comune fact caches (jsonfile), kept in the state dir."""
-        return self.state_dir / "facts"
+        return self.state.facts
 
     @property
     def playbooks_dir(self) -> Path:
@@ -100,6 +163,7 @@ _ENV_KEYS = {
     "state_dir": "STATE_DIR",
     "keep_runs": "KEEP_RUNS",
     "accel": "ACCEL",
+    "executor": "EXECUTOR",
     "vault_password_file": "VAULT_PASSWORD_FILE",
     "content_dir": "CONTENT_DIR",
     "vpn_address_plan": "VPN_ADDRESS_PLAN",

@@ -9,13 +9,14 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from provisioner.config import StateLayout
 from provisioner.errors import BusyError
 from provisioner.models.comply import DriftItem
-from provisioner.models.run import HostResult, RunOutcome, RunStatus, TaskOutcome
+from provisioner.models.history import RetiredHost, RunDetail, RunRecord
+from provisioner.models.run import COMPLY, HostResult, RunOutcome, RunStatus, TaskOutcome
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,49 +69,6 @@ CREATE TABLE IF NOT EXISTS drift_items (
 """
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of run history."""
-
-    id: str
-    use_case: str
-    comune: str
-    host_limit: str | None
-    check_mode: bool
-    tags: str
-    started: float
-    finished: float | None
-    status: str
-    rc: int | None
-    run_dir: str
-    error: str
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to finish, if finished."""
-        return None if self.finished is None else self.finished - self.started
-
-
-@dataclass(frozen=True)
-class RunDetail:
-    """A run with its host results and notable tasks."""
-
-    run: RunRecord
-    hosts: list[HostResult]
-    tasks: list[TaskOutcome]
-
-
-@dataclass(frozen=True)
-class RetiredHost:
-    """A decommissioned host."""
-
-    comune: str
-    host: str
-    retired: float
-    vpn_address: str | None
-    run_id: str | None
-
-
 def new_run_id(now: float | None = None) -> str:
     """Sortable, readable run id: ``20261126-053700-ab12``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
@@ -120,9 +78,10 @@ def new_run_id(now: float | None = None) -> str:
 class History:
     """SQLite history, run directories and locks under one state directory."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.db_path = state_dir / "history.sqlite3"
+    def __init__(self, layout: StateLayout) -> None:
+        self.layout = layout
+        self.state_dir = layout.root
+        self.db_path = layout.history_db
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -138,7 +97,7 @@ class History:
 
     def run_dir(self, comune: str, run_id: str) -> Path:
         """The private_data_dir of one run."""
-        return self.state_dir / "runs" / comune / run_id
+        return self.layout.run_dir(comune, run_id)
 
     @contextlib.contextmanager
     def lock(self, comune: str) -> Iterator[None]:
@@ -147,9 +106,8 @@ class History:
         Raises:
             BusyError: another process runs on this comune.
         """
-        lock_dir = self.state_dir / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = lock_dir / f"{comune}.lock"
+        path = self.layout.lock_file(comune)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -209,9 +167,10 @@ class History:
             )
         return run_dir
 
-    def finish(self, run_id: str, outcome: RunOutcome) -> None:
-        """Store the outcome of a run."""
+    def finish(self, run_id: str, outcome: RunOutcome, drift: Sequence[DriftItem] = ()) -> None:
+        """Store the outcome of a run and its drift items (a comply run), all or nothing."""
         with self._db() as conn:
+            self._insert_drift(conn, run_id, drift)
             conn.execute(
                 "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
                 (outcome.finished, outcome.status, outcome.rc, outcome.error, run_id),
@@ -250,9 +209,10 @@ class History:
                 (time.time(), status, error, run_id),
             )
 
-    def record_drift(self, run_id: str, items: list[DriftItem]) -> None:
-        """Store the drift items of a compliance run (already redacted)."""
-        with self._db() as conn:
+    @staticmethod
+    def _insert_drift(conn: sqlite3.Connection, run_id: str, items: Sequence[DriftItem]) -> None:
+        """The drift items of a compliance run (already redacted)."""
+        if items:
             conn.executemany(
                 "INSERT INTO drift_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -295,19 +255,6 @@ class History:
                 )
             ]
 
-    def drift_counts(self, run_ids: list[str]) -> dict[str, int]:
-        """Number of drift items per run id (runs without drift rows are absent)."""
-        if not self.db_path.exists() or not run_ids:
-            return {}
-        marks = ", ".join("?" * len(run_ids))
-        with self._db() as conn:
-            rows = conn.execute(
-                f"SELECT run_id, COUNT(*) FROM drift_items WHERE run_id IN ({marks})"
-                " GROUP BY run_id",
-                run_ids,
-            )
-            return {str(r[0]): int(r[1]) for r in rows}
-
     def latest(self, comune: str, use_case: str) -> RunRecord | None:
         """The newest finished run of a use case for a comune."""
         if not self.db_path.exists():
@@ -322,7 +269,7 @@ class History:
 
     def rotate(self, comune: str, keep: int) -> list[Path]:
         """Delete all but the newest ``keep`` run directories of a comune (history rows stay)."""
-        base = self.state_dir / "runs" / comune
+        base = self.layout.runs(comune)
         if not base.is_dir():
             return []
         with self._db() as conn:
@@ -340,8 +287,12 @@ class History:
         """Newest runs first, optionally for one comune."""
         if not self.db_path.exists():
             return []
-        query = "SELECT * FROM runs"
-        params: list[object] = []
+        # The drift count of each finished comply run comes with its row (one query).
+        query = (
+            "SELECT runs.*, CASE WHEN use_case = ? AND finished IS NOT NULL THEN"
+            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = runs.id) END FROM runs"
+        )
+        params: list[object] = [COMPLY]
         if comune:
             query += " WHERE comune = ?"
             params.append(comune)
@@ -432,4 +383,5 @@ def _record(row: tuple[object, ...]) -> RunRecord:
         rc=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
         run_dir=str(row[10]),
         error=str(row[11]),
+        drift=int(row[12]) if len(row) > 12 and row[12] is not None else None,  # type: ignore[call-overload]
     )

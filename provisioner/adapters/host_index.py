@@ -82,9 +82,9 @@ def _host_names(directory: Path, sig: list[list[Any]]) -> list[str]:
 class HostIndex:
     """``<state_dir>/host-index.json``: comune -> (hosts files signature, host names)."""
 
-    def __init__(self, inventory_root: Path, state_dir: Path) -> None:
+    def __init__(self, inventory_root: Path, index_file: Path) -> None:
         self.root = inventory_root
-        self.path = state_dir / "host-index.json"
+        self.path = index_file
 
     def _read(self) -> dict[str, Any]:
         try:

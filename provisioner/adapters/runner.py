@@ -9,9 +9,9 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner.errors import AnsibleError
 from provisioner.models.run import (
@@ -23,8 +23,7 @@ from provisioner.models.run import (
     RunStatus,
     TaskOutcome,
 )
-
-EventSink = Callable[[ProgressEvent], None]
+from provisioner.ports import EventSink
 
 VAULT_PROMPT = r"^Vault password:\s*?$"
 # Environment keys whose values never reach a file: runner writes its env to artifacts/command.
@@ -60,22 +59,6 @@ FACT_CACHE_TIMEOUT = 6 * 3600
 comply (a host's OS or addresses can change between nights; helpdesk runs flush their host)."""
 
 _NO_LOG = "the output has been hidden due to the fact that 'no_log: true' was specified"
-
-
-class Executor(Protocol):
-    """Runs a playbook request; the local runner today, a remote worker later."""
-
-    def run(
-        self,
-        request: PlaybookRequest,
-        run_dir: Path,
-        *,
-        vault_password: str | None,
-        on_event: EventSink | None = None,
-        cancel: threading.Event | None = None,
-    ) -> RunOutcome:
-        """Run and return the typed outcome."""
-        ...
 
 
 def render_diff(diff: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,18 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner.cli import render
-from provisioner.cli.app import NO_ACCEL, cancellable, handle_errors, run_settings, settings_of
+from provisioner.cli.common import NO_ACCEL, cancellable, command, run_settings, settings_of
 from provisioner.errors import ExitCode
 
 if TYPE_CHECKING:
-    from provisioner.core.comply import ComuneResult
     from provisioner.core.schedule import Scope
-    from provisioner.models.comply import DriftItem
-
-drift_app = typer.Typer(help="Drift found by comply runs.", no_args_is_help=True)
-schedule_app = typer.Typer(
-    help="Nightly comply runs (systemd timers or cron).", no_args_is_help=True
-)
+    from provisioner.models.comply import ComuneResult, DriftItem
 
 _SCOPE_HELP = (
     "auto (user if systemd runs here, else cron), user (systemd --user), "
@@ -109,43 +104,33 @@ def comply(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = run_settings(ctx, no_accel)
     names = list(comuni or [])
-    lock_name = "all" if all_comuni else "-".join(names) or "none"
-    with comply_core.skip_if_running(settings, lock_name) as free:
-        if skip_if_running and not free:
-            render.console.print(f"skipped: the previous comply ({lock_name}) still runs")
-            return
-        single = len(names) == 1 and not all_comuni
-        with cancellable() as cancel:
-            if single:
-                with render.Progress(f"comply {names[0]}") as progress:
-                    run = comply_core.comply(
-                        settings,
-                        names,
-                        remediate=remediate,
-                        report_dir=report_dir,
-                        on_event=lambda _name: progress,
-                        cancel=cancel,
-                    )
-                result_line(run.results[0])
-            else:
-                run = comply_core.comply(
-                    settings,
-                    names,
-                    all_comuni=all_comuni,
-                    remediate=remediate,
-                    parallel=parallel,
-                    report_dir=report_dir,
-                    on_result=result_line,
-                    cancel=cancel,
-                )
+    single = len(names) == 1 and not all_comuni
+    view = render.Progress(f"comply {names[0]}") if single else contextlib.nullcontext(None)
+    with cancellable() as cancel, view as live:
+        run = comply_core.comply(
+            settings,
+            names,
+            all_comuni=all_comuni,
+            remediate=remediate,
+            parallel=parallel,
+            report_dir=report_dir,
+            # One comune: live progress; several: one verdict line each as it ends.
+            on_event=(lambda _name: live) if single else None,
+            on_result=None if single else result_line,
+            cancel=cancel,
+            skip_if_running=skip_if_running,
+        )
+    if run.skipped:
+        render.console.print(f"skipped: the previous comply ({run.skipped}) still runs")
+        return
+    if single:
+        result_line(run.results[0])
     if run.index is not None:
         render.console.print(f"index: {run.index}")
     if run.exit_code != ExitCode.OK:
         raise typer.Exit(int(run.exit_code))
 
 
-@drift_app.command("show")
-@handle_errors
 def drift_show(
     ctx: typer.Context, comune: Annotated[str, typer.Argument(help="Comune slug.")]
 ) -> None:
@@ -162,8 +147,6 @@ def drift_show(
         render.console.print(drift_lines(view.drift))
 
 
-@schedule_app.command("add")
-@handle_errors
 def schedule_add(
     ctx: typer.Context,
     at: Annotated[str, typer.Option("--at", help="Time of day, HH:MM (24 h).")],
@@ -202,8 +185,6 @@ def schedule_add(
     render.console.print(f"schedule {made.name}: every day at {made.at} ({made.scope})")
 
 
-@schedule_app.command("list")
-@handle_errors
 def schedule_list(
     ctx: typer.Context,
     scope: Annotated[str, typer.Option(help=_SCOPE_HELP)] = "auto",
@@ -220,8 +201,6 @@ def schedule_list(
     render.console.print(table)
 
 
-@schedule_app.command("remove")
-@handle_errors
 def schedule_remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Schedule name (see 'schedule list').")],
@@ -247,7 +226,15 @@ def _scope(value: str) -> Scope:
 
 
 def register(app: typer.Typer) -> None:
-    """Add these commands to the root app."""
-    app.command("comply")(handle_errors(comply))
-    app.add_typer(drift_app, name="drift")
-    app.add_typer(schedule_app, name="schedule")
+    """Add ``comply`` and the ``drift`` and ``schedule`` groups to the root app."""
+    command(app, "comply")(comply)
+    drift = typer.Typer(help="Drift found by comply runs.", no_args_is_help=True)
+    command(drift, "show")(drift_show)
+    app.add_typer(drift, name="drift")
+    schedule = typer.Typer(
+        help="Nightly comply runs (systemd timers or cron).", no_args_is_help=True
+    )
+    command(schedule, "add")(schedule_add)
+    command(schedule, "list")(schedule_list)
+    command(schedule, "remove")(schedule_remove)
+    app.add_typer(schedule, name="schedule")

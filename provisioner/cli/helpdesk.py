@@ -7,16 +7,10 @@ from typing import Annotated
 import typer
 
 from provisioner.cli import render
-from provisioner.cli.app import NO_ACCEL, app, cancellable, handle_errors, run_settings
+from provisioner.cli.common import COMUNE_OF_HOST, NO_ACCEL, cancellable, command, run_settings
 from provisioner.errors import ExitCode
 
-_COMUNE = typer.Option(
-    "--comune", help="Comune of the host, when the same name exists in several comuni."
-)
 
-
-@app.command()
-@handle_errors
 def reprovision(
     ctx: typer.Context,
     host: Annotated[str, typer.Argument(help="Host name (any comune: found through the index).")],
@@ -30,7 +24,7 @@ def reprovision(
     check: Annotated[
         bool, typer.Option("--check", help="Dry run: show what would change, with diffs.")
     ] = False,
-    comune: Annotated[str | None, _COMUNE] = None,
+    comune: Annotated[str | None, COMUNE_OF_HOST] = None,
     no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Bring one host back to what its comune intends (plus its VPN peer on the gateway)."""
@@ -59,15 +53,13 @@ def reprovision(
         raise typer.Exit(int(report.exit_code))
 
 
-@app.command()
-@handle_errors
 def decommission(
     ctx: typer.Context,
     host: Annotated[str, typer.Argument(help="Host name (any comune: found through the index).")],
     check: Annotated[
         bool, typer.Option("--check", help="Dry run: show the gateway change, write nothing.")
     ] = False,
-    comune: Annotated[str | None, _COMUNE] = None,
+    comune: Annotated[str | None, COMUNE_OF_HOST] = None,
     no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
     """Retire a host: its VPN peer leaves the gateway, then the host leaves the inventory."""
@@ -94,3 +86,9 @@ def decommission(
     render.console.print(
         f"{host} retired from comune {result.comune}{address}; its run history is kept"
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``reprovision`` and ``decommission`` to the root app."""
+    command(app)(reprovision)
+    command(app)(decommission)

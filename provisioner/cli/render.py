@@ -11,11 +11,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.adapters.history import RunDetail, RunRecord
 from provisioner.core.lab import LabStatus
-from provisioner.core.runs import RunReport
+from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import HostState, ProgressEvent, ReadinessCheck, TaskOutcome
+from provisioner.models.run import HostState, ProgressEvent, ReadinessCheck, RunReport, TaskOutcome
 
 console = Console()
 err_console = Console(stderr=True)
@@ -196,8 +195,8 @@ def run_report(report: RunReport) -> None:
     console.print(f"run directory: {report.run_dir}  (summary.json)")
 
 
-def runs_table(records: list[RunRecord], drift: dict[str, int] | None = None) -> Table:
-    """History, newest first; ``drift`` gives the drift count of comply runs."""
+def runs_table(records: list[RunRecord]) -> Table:
+    """History, newest first, with the drift count of each finished comply run."""
     table = Table(title="runs")
     cols = ("id", "use case", "comune", "limit", "mode", "started", "duration", "status", "rc")
     for col in (*cols, "drift"):
@@ -214,7 +213,7 @@ def runs_table(records: list[RunRecord], drift: dict[str, int] | None = None) ->
             duration,
             r.status,
             "" if r.rc is None else str(r.rc),
-            str(drift[r.id]) if drift and r.id in drift else "",
+            "" if r.drift is None else str(r.drift),
         )
     return table
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
-from provisioner.adapters.runner import EventSink, Executor
 from provisioner.config import Settings
-from provisioner.core import rdp_files, vpn
-from provisioner.core.runs import RunReport, run_playbook
+from provisioner.core import rdp_files, reports, vpn
+from provisioner.core.runs import run_playbook
+from provisioner.models.comply import drift_items, grid
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import PlaybookRequest, RunStatus
+from provisioner.models.run import PlaybookRequest, RunReport, RunStatus
+from provisioner.ports import EventSink, Executor
 
 PLAYBOOK = "enable_remote_work.yml"
 
@@ -30,6 +32,7 @@ def enable(
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
     use_case: str = "enable",
+    report_dir: Path | None = None,
 ) -> RunReport:
     """Converge a comune (or, with ``check``, show what would change, with diffs).
 
@@ -38,7 +41,8 @@ def enable(
     ``use_case`` names the run in history (``comply`` and ``remediate`` run this same playbook).
 
     After a completed run (not in check mode), each user mapped to a desktop gets a ``.rdp``
-    file in the run directory (``rdp/<user>.rdp``), noted in the report.
+    file in the run directory (``rdp/<user>.rdp``), noted in the report. Every run's HTML, JSON
+    and JUnit reports are written under ``report_dir`` (default: the state dir's reports).
     """
     source = YamlDirectorySource(settings.inventory_dir)
     inventory = source.load(comune)
@@ -73,17 +77,24 @@ def enable(
         runner=runner,
         prepare=allocate,
     )
+    notes = report.notes
     if (
-        check
-        or report.outcome.status != RunStatus.SUCCESSFUL
-        or not inventory.settings.comune_remote_desktop_enabled
+        not check
+        and report.outcome.status == RunStatus.SUCCESSFUL
+        and inventory.settings.comune_remote_desktop_enabled
     ):
-        return report
-    written = rdp_files.write(inventory.settings, report.run_dir)
-    if not written:
-        return report
-    note = f"{len(written)} .rdp connection file(s) for the users in {written[0].parent}"
-    return dataclasses.replace(report, notes=(*report.notes, note))
+        written = rdp_files.write(inventory.settings, report.run_dir)
+        if written:
+            notes += (
+                f"{len(written)} .rdp connection file(s) for the users in {written[0].parent}",
+            )
+    files = reports.write(
+        report,
+        drift_items(report) if check else [],
+        grid(report.outcome),
+        report_dir or settings.state.reports,
+    )
+    return dataclasses.replace(report, notes=notes, files=files)
 
 
 def record_addresses(

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 
 from provisioner.adapters.host_index import HostIndex
 from provisioner.adapters.inventory_files import YamlDirectorySource
-from provisioner.adapters.runner import EventSink, Executor
 from provisioner.config import Settings
 from provisioner.core import vpn
 from provisioner.core.enable import PLAYBOOK, record_addresses
-from provisioner.core.runs import RunReport, history, run_playbook
+from provisioner.core.runs import history, run_playbook
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.inventory import Host, Inventory
-from provisioner.models.run import PlaybookRequest
+from provisioner.models.run import PlaybookRequest, RunReport
 from provisioner.names import did_you_mean
+from provisioner.ports import EventSink, Executor
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def locate(settings: Settings, name: str, comune: str | None = None) -> Located:
             without ``comune``.
     """
     if comune is None:
-        found = HostIndex(settings.inventory_dir, settings.state_dir).find(name)
+        found = HostIndex(settings.inventory_dir, settings.state.host_index).find(name)
         if not found.comuni:
             where = {h: c for c, hosts in found.all_hosts.items() for h in hosts}
             hint = did_you_mean(name, where, label=lambda h: f"{h} ({where[h]})")

@@ -377,7 +377,7 @@ def import_assets(
     _validate_staged(settings, writer, comune)
     written: list[str] = []
     if not dry_run and writer.pending():
-        with History(settings.state_dir).lock(comune):
+        with History(settings.state).lock(comune):
             written = [str(p) for p in writer.commit()]
         # The files on disk must now pass exactly what `inventory validate` checks.
         source.load(comune)

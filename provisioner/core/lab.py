@@ -7,6 +7,7 @@ import os
 import resource
 import secrets
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +129,7 @@ class Lab:
             InputError: ``laptops`` out of range.
         """
         self.settings = settings
-        self.dir = settings.state_dir / "lab"
+        self.dir = settings.state.lab
         self.podman = Podman(settings.content_dir / "lab" / "containers.conf", None)
         self.port_base = int(os.environ.get(ENV_PORT_BASE, "22400"))
         if laptops is not None and not 1 <= laptops <= MAX_LAPTOPS:
@@ -290,19 +291,26 @@ class Lab:
             )
         return problems
 
-    def up(self) -> list[LabStatus]:
+    def up(self, on_step: Callable[[str], None] | None = None) -> list[LabStatus]:
         """Build what is missing, start every lab container, write inventory/lab/.
+
+        ``on_step`` hears what is being done (for a status line).
 
         Raises:
             InputError: the lab is up for another state dir (nothing is touched).
             ControllerError: a host setting the lab needs is missing (all of them named).
         """
+        step = on_step or (lambda _text: None)
+        step("checking the host")
         self._claim()
         problems = self.preflight()
         if problems:
             raise ControllerError("lab preflight: " + "; ".join(problems))
         aptcache.ensure()
-        self.ensure_image()
+        if not self.podman.image_exists(IMAGE):
+            step("building the image (debootstrap, 1-2 minutes)")
+            self.ensure_image()
+        step("starting containers")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ensure_key()
         for net in (OFFICE, INTERNET):
@@ -357,6 +365,7 @@ class Lab:
                 kind, blob = line.split()[:2]
                 known.append(f"[127.0.0.1]:{self.port(host)} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
+        step("writing the inventory")
         self._write_inventory(pubkey, ca)
         return self.status()
 
@@ -558,3 +567,19 @@ class Lab:
         admin = os.environ.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(18)
         plaintext = yaml.safe_dump({"vault_baseline_admin_password": admin})
         atomic_write(path, vault.encrypt(plaintext, password), mode=0o600)
+
+
+@dataclass(frozen=True)
+class LabStarted:
+    """A lab that `lab up` started: its hosts and where its inventory was written."""
+
+    hosts: list[LabStatus]
+    inventory_dir: Path
+
+
+def up(
+    settings: Settings, laptops: int | None = None, on_step: Callable[[str], None] | None = None
+) -> LabStarted:
+    """Bring the lab comune up (image, containers, devices, inventory); see :meth:`Lab.up`."""
+    lab = Lab(settings, laptops)
+    return LabStarted(lab.up(on_step), lab.inventory_dir)

@@ -160,7 +160,7 @@ def new_comune(
             raise InputError(f"--office-network {raw!r}: {exc}") from None
     source = YamlDirectorySource(settings.inventory_dir)
     settings.inventory_dir.mkdir(parents=True, exist_ok=True)
-    with History(settings.state_dir).lock("_new-comune"):
+    with History(settings.state).lock("_new-comune"):
         if directory.exists():  # created while we waited for the lock
             raise InputError(f"{directory}: comune {slug!r} already exists; nothing changed")
         used = source.vpn_pools(exclude="")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provisioner.adapters import notify as transport
 from provisioner.config import Settings
 from provisioner.errors import ExitCode
-
-if TYPE_CHECKING:
-    from provisioner.core.comply import ComuneResult
+from provisioner.models.comply import ComuneResult
 
 EVENT = "provisioner.comply"
 

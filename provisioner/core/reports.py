@@ -7,34 +7,20 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
 from provisioner.adapters.files import atomic_write
 from provisioner.errors import ExitCode
-from provisioner.models.comply import Cell, CellState, DriftItem
-
-if TYPE_CHECKING:
-    from provisioner.core.comply import ComuneResult
-    from provisioner.core.runs import RunReport
+from provisioner.models.comply import Cell, CellState, ComuneResult, DriftItem
+from provisioner.models.run import ReportFiles, RunReport
 
 SCHEMA_ID = "https://provisioner.invalid/schemas/run-report-1.json"
 """``$schema`` of every report document (provisioner/schemas/run-report.schema.json)."""
-
-
-@dataclass(frozen=True)
-class ReportFiles:
-    """Where the reports of one run were written."""
-
-    directory: Path
-    html: Path
-    json: Path
-    junit: Path
 
 
 def schema() -> dict[str, Any]:

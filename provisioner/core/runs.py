@@ -7,75 +7,26 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from provisioner.adapters import accel
 from provisioner.adapters.accel import Acceleration
-from provisioner.adapters.history import History, RunDetail, RunRecord, new_run_id
-from provisioner.adapters.runner import EventSink, Executor, LocalRunner
+from provisioner.adapters.files import atomic_write
+from provisioner.adapters.history import History, new_run_id
+from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
 from provisioner.core import inventory as inventory_core
 from provisioner.core.secrets import require_vault_password
-from provisioner.errors import ExitCode, InputError, ProvisionerError
+from provisioner.errors import InputError, ProvisionerError
+from provisioner.models.comply import drift_items
+from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import HostState, PlaybookRequest, RunOutcome, RunStatus
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """What a use case hands back to the CLI after a run."""
-
-    run_id: str
-    comune: str
-    use_case: str
-    check: bool
-    run_dir: Path
-    outcome: RunOutcome
-    inventory: Inventory
-    notes: tuple[str, ...] = ()
-    accel: str = "plain"
-    """``mitogen`` or ``plain``: how Ansible executed this run."""
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """Documented exit code for this outcome."""
-        outcome = self.outcome
-        if outcome.status == RunStatus.CANCELED:
-            return ExitCode.CANCELLED
-        states = {h.state for h in outcome.hosts}
-        if HostState.FAILED in states or any(not r.ok for r in outcome.readiness):
-            return ExitCode.HOSTS_FAILED
-        if HostState.UNREACHABLE in states:
-            return ExitCode.HOSTS_UNREACHABLE
-        if outcome.status != RunStatus.SUCCESSFUL:
-            return ExitCode.ANSIBLE_ERROR
-        return ExitCode.OK
-
-    def summary(self) -> dict[str, object]:
-        """JSON-ready summary, written to ``summary.json`` in the run directory."""
-        return {
-            "run_id": self.run_id,
-            "comune": self.comune,
-            "use_case": self.use_case,
-            "check_mode": self.check,
-            "accel": self.accel,
-            "status": self.outcome.status,
-            "rc": self.outcome.rc,
-            "exit_code": int(self.exit_code),
-            "started": self.outcome.started,
-            "finished": self.outcome.finished,
-            "error": self.outcome.error,
-            "hosts": [{**asdict(h), "state": h.state} for h in self.outcome.hosts],
-            "tasks": [asdict(t) for t in self.outcome.tasks],
-            "readiness": [asdict(r) for r in self.outcome.readiness],
-            "notes": list(self.notes),
-        }
+from provisioner.models.run import COMPLY, PlaybookRequest, RunReport, RunStatus
+from provisioner.ports import EventSink, Executor
 
 
 def history(settings: Settings) -> History:
     """The history store of these settings."""
-    return History(settings.state_dir)
+    return History(settings.state)
 
 
 @functools.cache
@@ -88,14 +39,23 @@ def acceleration(settings: Settings) -> Acceleration:
     return _detect(settings.accel)
 
 
-def executor(settings: Settings) -> Executor:
-    """The executor runs go through (local ansible-runner today), accelerated if possible."""
+def _local(settings: Settings) -> Executor:
+    """ansible-runner on this machine, accelerated when Mitogen is usable."""
     return LocalRunner(
         settings.playbooks_dir,
         settings.ansible_cfg,
         acceleration(settings).envvars(),
         fact_cache_dir=settings.fact_cache_dir,
     )
+
+
+EXECUTORS: dict[str, Callable[[Settings], Executor]] = {"local": _local}
+"""``Settings.executor`` -> the factory of that executor (a new executor is one entry)."""
+
+
+def executor(settings: Settings) -> Executor:
+    """The executor the settings name."""
+    return EXECUTORS[settings.executor](settings)
 
 
 def run_playbook(
@@ -148,7 +108,6 @@ def run_playbook(
         except BaseException:
             store.fail(run_id, RunStatus.INTERRUPTED, "interrupted")
             raise
-        store.finish(run_id, outcome)
         report = RunReport(
             run_id=run_id,
             comune=request.comune,
@@ -158,11 +117,11 @@ def run_playbook(
             outcome=outcome,
             inventory=inventory,
             notes=tuple(notes),
-            accel=str(getattr(chosen, "accel", accel.PLAIN)),
+            accel=chosen.accel,
         )
-        (run_dir / "summary.json").write_text(
-            json.dumps(report.summary(), indent=2, default=str), encoding="utf-8"
-        )
+        # The run, its hosts, tasks and (comply) drift items in one transaction.
+        store.finish(run_id, outcome, drift_items(report) if request.use_case == COMPLY else [])
+        atomic_write(run_dir / "summary.json", json.dumps(report.summary(), indent=2, default=str))
         store.rotate(request.comune, settings.keep_runs)
     return report
 

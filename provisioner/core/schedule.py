@@ -156,7 +156,7 @@ def add(
     target.mkdir(parents=True, exist_ok=True)
     if scope == Scope.CRON:
         path = target / f"{PREFIX}{name}"
-        lock = settings.state_dir / "locks" / f"schedule-{name}.cron.lock"
+        lock = settings.state.lock_file(f"schedule-{name}.cron")
         atomic_write(path, cron_line(name, at, argv, lock), mode=0o644)
         return Schedule(name, at, scope, shlex.join(argv), (path,))
     service, timer = render_units(name, at, argv)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from provisioner.errors import ExitCode
+from provisioner.models.inventory import Inventory
+
+COMPLY = "comply"
+"""The use case whose runs judge drift: a check-mode run where any change is a finding."""
 
 
 class HostState(StrEnum):
@@ -127,6 +133,11 @@ class RunOutcome:
         return [t for t in self.tasks if t.outcome == "changed"]
 
     @property
+    def drift_tasks(self) -> list[TaskOutcome]:
+        """Changed tasks that are drift: a handler only follows the task that drifted."""
+        return [t for t in self.tasks if t.outcome == "changed" and not t.handler]
+
+    @property
     def failed_tasks(self) -> list[TaskOutcome]:
         """Tasks that failed or could not reach their host."""
         return [t for t in self.tasks if t.outcome in {"failed", "unreachable"}]
@@ -149,3 +160,69 @@ class ProgressEvent:
     task: str = ""
     role: str = ""
     play: str = ""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the reports of one run were written."""
+
+    directory: Path
+    html: Path
+    json: Path
+    junit: Path
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a use case hands back to the CLI after a run."""
+
+    run_id: str
+    comune: str
+    use_case: str
+    check: bool
+    run_dir: Path
+    outcome: RunOutcome
+    inventory: Inventory
+    notes: tuple[str, ...] = ()
+    accel: str = "plain"
+    """``mitogen`` or ``plain``: how Ansible executed this run."""
+    files: ReportFiles | None = None
+    """The HTML/JSON/JUnit reports of the run, once written."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Documented exit code for this outcome."""
+        outcome = self.outcome
+        if outcome.status == RunStatus.CANCELED:
+            return ExitCode.CANCELLED
+        states = {h.state for h in outcome.hosts}
+        if HostState.FAILED in states or any(not r.ok for r in outcome.readiness):
+            return ExitCode.HOSTS_FAILED
+        if HostState.UNREACHABLE in states:
+            return ExitCode.HOSTS_UNREACHABLE
+        if outcome.status != RunStatus.SUCCESSFUL:
+            return ExitCode.ANSIBLE_ERROR
+        if self.use_case == COMPLY and outcome.drift_tasks:
+            return ExitCode.DRIFT
+        return ExitCode.OK
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready summary, written to ``summary.json`` in the run directory."""
+        return {
+            "run_id": self.run_id,
+            "comune": self.comune,
+            "use_case": self.use_case,
+            "check_mode": self.check,
+            "accel": self.accel,
+            "status": self.outcome.status,
+            "rc": self.outcome.rc,
+            "exit_code": int(self.exit_code),
+            "drift": len(self.outcome.drift_tasks) if self.use_case == COMPLY else None,
+            "started": self.outcome.started,
+            "finished": self.outcome.finished,
+            "error": self.outcome.error,
+            "hosts": [{**asdict(h), "state": h.state} for h in self.outcome.hosts],
+            "tasks": [asdict(t) for t in self.outcome.tasks],
+            "readiness": [asdict(r) for r in self.outcome.readiness],
+            "notes": list(self.notes),
+        }

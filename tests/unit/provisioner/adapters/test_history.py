@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.adapters.history import History, new_run_id
+from provisioner.config import StateLayout
 from provisioner.errors import BusyError, ExitCode
 from provisioner.models.run import HostResult, RunOutcome, RunStatus, TaskOutcome
 
@@ -69,7 +70,7 @@ def test_new_run_id_is_sortable_and_readable() -> None:
 
 
 def test_start_records_a_running_run_and_makes_its_dir(tmp_path: Path) -> None:
-    history = History(tmp_path / "state")
+    history = History(StateLayout(tmp_path / "state"))
 
     run_dir = _start(history, "20260115-093000-ab12")
 
@@ -90,7 +91,7 @@ def test_start_records_a_running_run_and_makes_its_dir(tmp_path: Path) -> None:
 
 
 def test_start_refuses_an_existing_run_dir(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "r1")
 
     with pytest.raises(FileExistsError):
@@ -98,7 +99,7 @@ def test_start_refuses_an_existing_run_dir(tmp_path: Path) -> None:
 
 
 def test_finish_then_get_round_trips(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "20260115-093000-ab12")
 
     history.finish("20260115-093000-ab12", _outcome())
@@ -114,7 +115,7 @@ def test_finish_then_get_round_trips(tmp_path: Path) -> None:
 
 
 def test_get_by_unique_prefix(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "20260115-093000-ab12", started=T0)
     _start(history, "20260115-094500-cd34", started=T0 + 900)
 
@@ -127,14 +128,14 @@ def test_get_by_unique_prefix(tmp_path: Path) -> None:
 
 
 def test_get_treats_underscore_literally(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "20260115-093000-ab12")
 
     assert history.get("20260115_093000") is None
 
 
 def test_get_and_list_without_a_database(tmp_path: Path) -> None:
-    history = History(tmp_path / "state")
+    history = History(StateLayout(tmp_path / "state"))
 
     assert history.get("anything") is None
     assert history.list_runs() == []
@@ -142,7 +143,7 @@ def test_get_and_list_without_a_database(tmp_path: Path) -> None:
 
 
 def test_fail_closes_a_run_with_an_error(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "r1")
 
     history.fail("r1", RunStatus.ERROR, "ansible-runner could not start: boom")
@@ -154,7 +155,7 @@ def test_fail_closes_a_run_with_an_error(tmp_path: Path) -> None:
 
 
 def test_list_runs_newest_first_filtered_and_limited(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "a", started=T0)
     _start(history, "b", started=T0 + 20)
     _start(history, "c", comune="montebello", started=T0 + 10)
@@ -165,7 +166,7 @@ def test_list_runs_newest_first_filtered_and_limited(tmp_path: Path) -> None:
 
 
 def test_rotate_keeps_newest_dirs_and_all_rows(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     ids = [new_run_id(T0 + i * 60) for i in range(5)]
     for i, run_id in enumerate(ids):
         _start(history, run_id, started=T0 + i * 60)
@@ -184,7 +185,7 @@ def test_rotate_keeps_newest_dirs_and_all_rows(tmp_path: Path) -> None:
 
 
 def test_rotate_keeps_the_newest_run_within_one_second(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     older, newer = "20260115-093000-ffff", "20260115-093000-0000"
     _start(history, older, started=T0 + 0.1)
     newest_dir = _start(history, newer, started=T0 + 0.9)
@@ -195,9 +196,9 @@ def test_rotate_keeps_the_newest_run_within_one_second(tmp_path: Path) -> None:
 
 
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
 
-    second = History(tmp_path).lock("castelnuovo")
+    second = History(StateLayout(tmp_path)).lock("castelnuovo")
     with history.lock("castelnuovo"), pytest.raises(BusyError) as info, second:
         pytest.fail("second holder got the lock")
 
@@ -208,7 +209,7 @@ def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
 
 
 def test_lock_is_per_comune_and_released(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
 
     with history.lock("castelnuovo"), history.lock("montebello"):
         pass
@@ -219,7 +220,7 @@ def test_lock_is_per_comune_and_released(tmp_path: Path) -> None:
 
 
 def test_lock_is_released_when_the_body_raises(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
 
     with pytest.raises(RuntimeError), history.lock("castelnuovo"):
         raise RuntimeError("boom")
@@ -228,7 +229,7 @@ def test_lock_is_released_when_the_body_raises(tmp_path: Path) -> None:
 
 
 def test_stale_running_row_is_marked_interrupted_when_lock_is_taken(tmp_path: Path) -> None:
-    history = History(tmp_path)
+    history = History(StateLayout(tmp_path))
     _start(history, "crashed")
     _start(history, "elsewhere", comune="montebello")
     _start(history, "done")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.adapters.host_index import HostIndex
+from provisioner.config import StateLayout
 from tests.unit.fakes import ComuneFiles
 
 
@@ -22,7 +23,7 @@ def test_finds_the_comune_of_a_host(
     make_comune("asiago", hosts={"endpoints": {"laptop-a1": {}}})
     make_comune("bassano", hosts={"endpoints": {"laptop-b1": {}, "laptop-b2": {}}})
 
-    found = HostIndex(inventory_root, state_dir).find("laptop-b2")
+    found = HostIndex(inventory_root, StateLayout(state_dir).host_index).find("laptop-b2")
 
     assert found.comuni == ("bassano",)
     assert found.all_hosts == {"asiago": ("laptop-a1",), "bassano": ("laptop-b1", "laptop-b2")}
@@ -39,7 +40,9 @@ def test_nested_groups_and_vault_tags_are_read(inventory_root: Path, state_dir: 
         encoding="utf-8",
     )
 
-    assert HostIndex(inventory_root, state_dir).find("laptop-x").comuni == ("cittadella",)
+    assert HostIndex(inventory_root, StateLayout(state_dir).host_index).find("laptop-x").comuni == (
+        "cittadella",
+    )
 
 
 def test_follows_edits_and_rereads_only_changed_comuni(
@@ -47,7 +50,7 @@ def test_follows_edits_and_rereads_only_changed_comuni(
 ) -> None:
     a = make_comune("asiago", hosts={"endpoints": {"laptop-a1": {}}})
     make_comune("bassano", hosts={"endpoints": {"laptop-b1": {}}})
-    index = HostIndex(inventory_root, state_dir)
+    index = HostIndex(inventory_root, StateLayout(state_dir).host_index)
     index.refresh()
     # A stale entry for bassano proves that unchanged comuni come from the index, not the files.
     data = json.loads(index.path.read_text())
@@ -70,7 +73,7 @@ def test_a_deleted_comune_leaves_the_index(
     make_comune: Callable[..., ComuneFiles], inventory_root: Path, state_dir: Path
 ) -> None:
     a = make_comune("asiago", hosts={"endpoints": {"laptop-a1": {}}})
-    index = HostIndex(inventory_root, state_dir)
+    index = HostIndex(inventory_root, StateLayout(state_dir).host_index)
     assert index.find("laptop-a1").comuni == ("asiago",)
 
     a.hosts_file.unlink()
@@ -89,7 +92,7 @@ def test_corrupt_index_and_broken_yaml_do_not_break_lookups(
     state_dir.mkdir()
     (state_dir / "host-index.json").write_text("{not json", encoding="utf-8")
 
-    found = HostIndex(inventory_root, state_dir).find("laptop-a1")
+    found = HostIndex(inventory_root, StateLayout(state_dir).host_index).find("laptop-a1")
 
     assert found.comuni == ("asiago",)
     assert found.all_hosts["broken"] == ()
@@ -101,4 +104,6 @@ def test_same_name_in_two_comuni_is_reported_as_both(
     make_comune("asiago", hosts={"endpoints": {"laptop-01": {}}})
     make_comune("bassano", hosts={"endpoints": {"laptop-01": {}}})
 
-    assert HostIndex(inventory_root, state_dir).find("laptop-01").comuni == ("asiago", "bassano")
+    assert HostIndex(inventory_root, StateLayout(state_dir).host_index).find(
+        "laptop-01"
+    ).comuni == ("asiago", "bassano")

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import Result
 
 from provisioner.adapters.history import History
+from provisioner.config import StateLayout
 from tests.unit.fakes import (
     ALL_HOSTS,
     GROUP_HOSTS,
@@ -244,7 +245,7 @@ def test_enable_exit_codes(
     out = _plain(result.stdout)
     assert f"status {status}" in out
     assert f"exit {exit_code}" in out
-    [record] = History(state_dir).list_runs()
+    [record] = History(StateLayout(state_dir)).list_runs()
     assert record.status == status
     assert f"run {record.id}" in out
     assert fake_ansible.kwargs["private_data_dir"] == record.run_dir
@@ -302,13 +303,13 @@ def test_enable_check_passes_check_and_diff(
 def test_enable_busy_comune(
     cli: Cli, comune: ComuneFiles, state_dir: Path, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    with History(state_dir).lock(SLUG):
+    with History(StateLayout(state_dir)).lock(SLUG):
         result = cli("enable", SLUG)
 
     assert result.exit_code == 5
     assert f"comune '{SLUG}' is busy" in _plain(result.stderr)
     assert fake_ansible.calls == []
-    assert History(state_dir).list_runs() == []
+    assert History(StateLayout(state_dir)).list_runs() == []
 
 
 # --- runs --------------------------------------------------------------------------------------

@@ -61,8 +61,9 @@ def test_comply_skips_when_the_previous_run_still_holds_the_lock(
     cli: Cli, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner, state_dir: Path
 ) -> None:
     from provisioner.adapters.history import History  # noqa: PLC0415
+    from provisioner.config import StateLayout  # noqa: PLC0415
 
-    with History(state_dir).lock(f"schedule-{SLUG}"):
+    with History(StateLayout(state_dir)).lock(f"schedule-{SLUG}"):
         result = cli("comply", SLUG, "--skip-if-running")
     assert result.exit_code == 0
     assert "skipped" in _out(result)

@@ -16,7 +16,7 @@ import xmlschema
 
 from provisioner.config import Settings
 from provisioner.core import comply, reports
-from provisioner.core.runs import list_runs
+from provisioner.core.runs import history, list_runs
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.comply import NO_ROLE, CellState
 from tests.unit.fakes import (
@@ -108,7 +108,9 @@ def test_drift_is_recorded_per_host_role_task_with_secrets_redacted(
     assert view.run.use_case == "comply" and view.run.check_mode
     assert view.drift == list(result.drift)
     records = list_runs(settings, SLUG, 10)
-    assert comply.drift_counts(settings, records) == {records[0].id: 3}
+    assert records[0].drift == 3
+    summary = json.loads((result.report.run_dir / "summary.json").read_text())  # type: ignore[union-attr]
+    assert (summary["exit_code"], summary["drift"]) == (int(ExitCode.DRIFT), 3)
     assert SECRET not in (settings.state_dir / "history.sqlite3").read_bytes().decode(
         errors="replace"
     )
@@ -280,15 +282,14 @@ def test_names_are_checked_before_anything_runs(
 
 
 def test_a_second_scheduled_run_is_skipped_while_the_first_holds_the_lock(
-    settings: Settings,
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    with (
-        comply.skip_if_running(settings, "all") as first,
-        comply.skip_if_running(settings, "all") as second,
-    ):
-        assert (first, second) == (True, False)
-    with comply.skip_if_running(settings, "all") as again:
-        assert again is True
+    with history(settings).lock(f"schedule-{SLUG}"):
+        skipped = comply.comply(settings, [SLUG], skip_if_running=True)
+        beside = comply.comply(settings, [SLUG])  # without the flag it runs beside it
+    assert skipped.skipped == SLUG and skipped.results == ()
+    assert skipped.exit_code == ExitCode.OK
+    assert len(fake_ansible.calls) == 1 and beside.results[0].report is not None
 
 
 # --- webhook against a real HTTP server on 127.0.0.1 -----------------------------------------

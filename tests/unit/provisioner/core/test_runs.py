@@ -144,7 +144,7 @@ def test_run_playbook_rotates_run_dirs(
 def test_busy_comune_refuses_before_running(
     settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    with History(settings.state_dir).lock(SLUG), pytest.raises(BusyError, match="is busy"):
+    with History(settings.state).lock(SLUG), pytest.raises(BusyError, match="is busy"):
         runs.run_playbook(settings, _request(), inventory)
 
     assert fake_ansible.calls == []
@@ -217,7 +217,7 @@ def test_runner_failure_closes_the_run_as_error(
     [record] = runs.list_runs(settings, SLUG, 10)
     assert record.status == "error"
     assert record.error == "ansible-runner could not start: The private_data_dir is not writable"
-    with History(settings.state_dir).lock(SLUG):  # the lock was released
+    with History(settings.state).lock(SLUG):  # the lock was released
         pass
 
 

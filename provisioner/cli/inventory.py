@@ -1,4 +1,4 @@
-"""`provisioner inventory import` and `inventory new-comune`: parse, call the core, render."""
+"""`provisioner inventory ...`: validate, show and list comuni; import asset lists; new comuni."""
 
 from __future__ import annotations
 
@@ -9,17 +9,45 @@ import typer
 from rich.table import Table
 
 from provisioner.cli import render
-from provisioner.cli.app import handle_errors, inventory_app, settings_of
+from provisioner.cli.common import command, settings_of
 
 if TYPE_CHECKING:
     from provisioner.core.importer import ImportResult
     from provisioner.core.new_comune import NewComune
 
+
+def inventory_validate(
+    ctx: typer.Context, comune: Annotated[str, typer.Argument(help="Comune slug.")]
+) -> None:
+    """Validate a comune's inventory; errors name file, host and field."""
+    from provisioner.core import inventory as inventory_core  # noqa: PLC0415
+
+    inv = inventory_core.load(settings_of(ctx), comune)
+    render.console.print(
+        f"[green]ok[/] {inv.settings.comune_name} ({comune}): {len(inv.hosts)} hosts valid"
+    )
+
+
+def inventory_show(
+    ctx: typer.Context, comune: Annotated[str, typer.Argument(help="Comune slug.")]
+) -> None:
+    """Show a comune's settings and hosts."""
+    from provisioner.core import inventory as inventory_core  # noqa: PLC0415
+
+    render.console.print(render.inventory_table(inventory_core.load(settings_of(ctx), comune)))
+
+
+def inventory_list(ctx: typer.Context) -> None:
+    """List the comuni that have an inventory."""
+    from provisioner.core import inventory as inventory_core  # noqa: PLC0415
+
+    for name in inventory_core.comunes(settings_of(ctx)):
+        render.console.print(name)
+
+
 _DELIMITER_NAMES = {";": "';'", ",": "','", "\t": "tab", "|": "'|'"}
 
 
-@inventory_app.command("import")
-@handle_errors
 def inventory_import(
     ctx: typer.Context,
     file: Annotated[
@@ -82,8 +110,6 @@ def _render_import(result: ImportResult) -> None:
         console.print(f"[green]ok[/] {counts}; nothing to write")
 
 
-@inventory_app.command("new-comune")
-@handle_errors
 def inventory_new_comune(
     ctx: typer.Context,
     comune: Annotated[
@@ -142,3 +168,14 @@ def _render_new_comune(created: NewComune) -> None:
     for step in created.todo:
         console.print(f"  - {step}", soft_wrap=True)
     console.print(f"  - provisioner inventory validate {created.slug}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``inventory`` group to the root app."""
+    group = typer.Typer(help="Validate and show comune inventories.", no_args_is_help=True)
+    command(group, "validate")(inventory_validate)
+    command(group, "show")(inventory_show)
+    command(group, "list")(inventory_list)
+    command(group, "import")(inventory_import)
+    command(group, "new-comune")(inventory_new_comune)
+    app.add_typer(group, name="inventory")

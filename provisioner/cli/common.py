@@ -1,0 +1,96 @@
+"""What every command module shares: settings, error handling, Ctrl-C, common options."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+
+from provisioner.cli import render
+from provisioner.config import Settings
+from provisioner.errors import ExitCode, ProvisionerError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NO_ACCEL = typer.Option(
+    "--no-accel",
+    help="Plain Ansible without Mitogen (also: accel = false in config.toml, PROVISIONER_ACCEL=0).",
+)
+COMUNE_OF_HOST = typer.Option(
+    "--comune", help="Comune of the host, when the same name exists in several comuni."
+)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ProvisionerError into red lines on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ProvisionerError as exc:
+            render.error(exc.lines())
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            render.error(["interrupted"])
+            raise typer.Exit(int(ExitCode.CANCELLED)) from None
+
+    return wrapper
+
+
+def command(group: typer.Typer, name: str | None = None) -> Callable[[Callable[P, R]], Any]:
+    """Register ``func`` as a command of ``group`` with the project's error handling."""
+
+    def decorate(func: Callable[P, R]) -> Any:
+        return group.command(name)(handle_errors(func))
+
+    return decorate
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """Settings built by the root callback."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def run_settings(ctx: typer.Context, no_accel: bool) -> Settings:
+    """Settings of a command that runs Ansible; one warning line if Mitogen is unavailable."""
+    from provisioner.core import runs as runs_core  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    if no_accel:
+        settings = settings.model_copy(update={"accel": False})
+    warning = runs_core.acceleration(settings).warning
+    if warning:
+        render.err_console.print(warning, style="yellow", markup=False, highlight=False)
+    return settings
+
+
+@contextmanager
+def cancellable() -> Iterator[threading.Event]:
+    """Ctrl-C sets an event the runner polls; a second Ctrl-C interrupts at once."""
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        render.err_console.print("[yellow]cancelling: stopping Ansible (Ctrl-C again to abort)[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def split_values(values: list[str] | None) -> tuple[str, ...]:
+    """Repeated and comma-separated option values as one tuple (``-t a,b -t c``)."""
+    return tuple(v.strip() for item in values or [] for v in item.split(",") if v.strip())
