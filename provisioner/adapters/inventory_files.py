@@ -87,19 +87,6 @@ class YamlDirectorySource:
                 break
         return pools
 
-    def set_host_vars(self, comune: str, host: str, values: dict[str, Any], note: str) -> Path:
-        """Merge ``values`` into ``host_vars/<host>.yml`` (atomic rename); return the file."""
-        path = self.root / comune / "host_vars" / f"{host}.yml"
-        data: dict[str, Any] = {}
-        if path.exists():
-            data = dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-        data.update(values)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(f"# {note}\n" + yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-        return path
-
 
 class _Reader:
     def __init__(self, directory: Path, comune: str) -> None:

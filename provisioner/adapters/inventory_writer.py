@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from provisioner.adapters.files import atomic_write
 from provisioner.errors import InputError
@@ -185,15 +186,35 @@ class InventoryWriter:
             elif holders:
                 # The last file that sets it wins in Ansible: update that one.
                 path, doc = holders[-1]
-                if doc[key] != value:
+                if not _same(doc[key], value):
                     doc[key] = value
                     self._dirty.add(path)
-            elif entry.get(key) != value:
+            elif not _same(entry.get(key), value):
                 entry[key] = value
                 self._dirty.add(entry_file)
         if not entry:
             # `name:` rather than `name: {}`, as people write it.
             self._parents[name][name] = None
+
+    def set_host_vars(self, name: str, variables: Mapping[str, Any], note: str = "") -> Path:
+        """Set variables in ``host_vars/<name>.yml`` (comments, ``!vault`` values kept).
+
+        ``note`` becomes the comment heading a file created here. Returns the file.
+        """
+        path = self.host_vars_file(name)
+        doc = self._doc(path, default=None)
+        if doc is None:
+            doc = CommentedMap()
+            if note:
+                doc.yaml_set_start_comment(comment_text(note))
+            self._docs[path] = doc
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: not a mapping of host variables")
+        for key, value in variables.items():
+            if not _same(doc.get(key), value):
+                doc[key] = value
+                self._dirty.add(path)
+        return path
 
     def _find_entry(self, name: str, group: str) -> CommentedMap | None:
         for path in self.hosts_files():
@@ -326,6 +347,66 @@ class InventoryWriter:
         self._deleted.clear()
         self._removed_dirs.clear()
         return touched
+
+
+def comment_text(text: str) -> str:
+    """``text`` fit for a YAML comment: one line, no control characters.
+
+    Text from outside (ISTAT names, asset cells) may carry line breaks; in a comment they would
+    start a line of YAML of their own.
+    """
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def quoted(value: str) -> str:
+    """A string written double-quoted: read back as the same string by any YAML reader."""
+    return cast(str, DoubleQuotedScalarString(value))
+
+
+def unsafe(value: str) -> TaggedScalar:
+    """A string Ansible never templates (``!unsafe``): free text from asset lists or users."""
+    return TaggedScalar(value, style='"', tag="!unsafe")
+
+
+def document(
+    values: Mapping[str, Any],
+    *,
+    header: Sequence[str] = (),
+    comments: Mapping[str, str] | None = None,
+) -> CommentedMap:
+    """A YAML mapping to write: ``header`` comment lines first, a comment line before keys."""
+    data = CommentedMap(values)
+    if header:
+        data.yaml_set_start_comment("\n".join(comment_text(line) for line in header))
+    for key, text in (comments or {}).items():
+        data.yaml_set_comment_before_after_key(key, before=comment_text(text))
+    return data
+
+
+def write_document(path: Path, data: Any, *, mode: int | None = None) -> Path:
+    """Write a whole generated YAML file (``---`` first), atomically; ``mode`` as atomic_write."""
+    yaml = round_trip_yaml()
+    yaml.explicit_start = True
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return atomic_write(path, buffer.getvalue(), mode=mode)
+
+
+def write_host_vars(comune_dir: Path, host: str, variables: Mapping[str, Any], note: str) -> Path:
+    """Set ``variables`` in ``host_vars/<host>.yml`` of a comune and write it; return the file."""
+    writer = InventoryWriter(comune_dir)
+    path = writer.set_host_vars(host, variables, note)
+    writer.commit()
+    return path
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Whether a value in a file equals the value to write, tags (``!unsafe``) included."""
+
+    def key(value: Any) -> Any:
+        return (str(value.tag), value.value) if isinstance(value, TaggedScalar) else value
+
+    return bool(key(old) == key(new))
 
 
 def _has_document_start(text: str) -> bool:

@@ -11,14 +11,11 @@ from pathlib import Path
 
 from provisioner.errors import InputError
 
-ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
-"""Tried in this order: a BOM is unambiguous, valid UTF-8 almost never is Windows-1252 by chance."""
-
 _DELIMITERS = ";,\t|"
 
 
 @dataclass(frozen=True)
-class Table:
+class Sheet:
     """A sheet: header cells and data rows, each with the line (or row) where it starts."""
 
     source: str
@@ -57,7 +54,7 @@ def decode(data: bytes, source: str) -> tuple[str, str]:
         ) from None
 
 
-def read_csv(path: Path, delimiter: str | None = None) -> Table:
+def read_csv(path: Path, delimiter: str | None = None) -> Sheet:
     """Read a CSV file, detecting encoding and (unless given) the delimiter.
 
     Quoted cells may span lines; each row is numbered by the line where it starts.
@@ -92,7 +89,7 @@ def read_csv(path: Path, delimiter: str | None = None) -> Table:
                 rows.append((line, cells))
     except csv.Error as exc:
         raise InputError(f"{source}: line {reader.line_num}: cannot parse CSV: {exc}") from None
-    return Table(source, header, tuple(rows), encoding=encoding, delimiter=delimiter)
+    return Sheet(source, header, tuple(rows), encoding=encoding, delimiter=delimiter)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -106,7 +103,7 @@ def _sniff_delimiter(text: str) -> str:
         return max(_DELIMITERS, key=first.count) if any(d in first for d in _DELIMITERS) else ","
 
 
-def read_xlsx(path: Path) -> Table:
+def read_xlsx(path: Path) -> Sheet:
     """Read the first sheet of an .xlsx workbook (cell values, not formulas).
 
     Raises:
@@ -132,7 +129,7 @@ def read_xlsx(path: Path) -> Table:
                 header = cells
             else:
                 rows.append((number, cells))
-        return Table(f"{source} [{sheet.title}]", header, tuple(rows), encoding="xlsx", unit="row")
+        return Sheet(f"{source} [{sheet.title}]", header, tuple(rows), encoding="xlsx", unit="row")
     finally:
         book.close()
 
@@ -145,7 +142,7 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path) -> Sheet:
     """A CSV or .xlsx file by its suffix."""
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         return read_xlsx(path)

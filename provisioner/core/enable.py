@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.config import Settings
 from provisioner.core import rdp_files, reports, vpn
 from provisioner.core.runs import run_playbook
@@ -54,7 +55,7 @@ def enable(
             return [f"{host}: would get VPN address {a}" for host, a in allocation.new.items()]
         return [
             f"{host}: VPN address {allocation.new[host]} recorded in {path}"
-            for host, path in record_addresses(source, inventory, allocation.new).items()
+            for host, path in record_addresses(settings, inventory, allocation.new).items()
         ]
 
     request = PlaybookRequest(
@@ -98,7 +99,7 @@ def enable(
 
 
 def record_addresses(
-    source: YamlDirectorySource, inventory: Inventory, new: Mapping[str, object]
+    settings: Settings, inventory: Inventory, new: Mapping[str, object]
 ) -> dict[str, str]:
     """Write newly allocated tunnel addresses into the hosts' host_vars; return host -> file."""
     note = (
@@ -106,7 +107,9 @@ def record_addresses(
     )
     return {
         host: str(
-            source.set_host_vars(inventory.comune, host, {vpn.ADDRESS_VAR: str(address)}, note)
+            write_host_vars(
+                settings.comune_dir(inventory.comune), host, {vpn.ADDRESS_VAR: str(address)}, note
+            )
         )
         for host, address in sorted(new.items())
     }

@@ -100,7 +100,6 @@ def reprovision(
     """
     located = locate(settings, name, comune)
     inventory, host = located.inventory, located.host
-    source = YamlDirectorySource(settings.inventory_dir)
     is_endpoint = "endpoints" in host.groups
     if rotate_keys and not is_endpoint:
         raise InputError(
@@ -133,7 +132,7 @@ def reprovision(
                 notes.append(f"{name}: would get VPN address {new_address}")
             else:
                 for host_name, path in record_addresses(
-                    source, inventory, {name: new_address}
+                    settings, inventory, {name: new_address}
                 ).items():
                     notes.append(f"{host_name}: VPN address {new_address} recorded in {path}")
         return notes

@@ -13,8 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from provisioner.adapters.history import History
 from provisioner.adapters.inventory_files import YamlDirectorySource
-from provisioner.adapters.inventory_writer import CurrentHost, InventoryWriter
-from provisioner.adapters.tables import Table, read_table
+from provisioner.adapters.inventory_writer import CurrentHost, InventoryWriter, unsafe
+from provisioner.adapters.tables import Sheet, read_table
 from provisioner.config import Settings
 from provisioner.core import vpn
 from provisioner.errors import (
@@ -148,7 +148,7 @@ class ImportResult:
     """Hosts of the inventory the file does not mention: kept as they are."""
 
 
-def _columns(table: Table) -> tuple[dict[str, int], list[str], list[InventoryProblem]]:
+def _columns(table: Sheet) -> tuple[dict[str, int], list[str], list[InventoryProblem]]:
     aliases = {alias: name for name, names in FIELDS.items() for alias in names}
     columns: dict[str, int] = {}
     ignored: list[str] = []
@@ -172,7 +172,7 @@ def _columns(table: Table) -> tuple[dict[str, int], list[str], list[InventoryPro
     return columns, ignored, problems
 
 
-def parse_rows(table: Table) -> tuple[list[AssetRow], list[str], list[InventoryProblem]]:
+def parse_rows(table: Sheet) -> tuple[list[AssetRow], list[str], list[InventoryProblem]]:
     """Validate every row of an asset list; problems name file and line, host and field."""
     columns, ignored, problems = _columns(table)
     if problems:
@@ -373,7 +373,12 @@ def import_assets(
         existing = current.get(row.name)
         if existing is not None and row.group not in existing.groups:
             writer.remove_from_groups(row.name, keep=row.group)
-        writer.set_host(row.name, row.group, _desired(row))
+        # Free text from the file is never templated by Ansible: written as !unsafe.
+        writer.set_host(
+            row.name,
+            row.group,
+            {k: unsafe(v) if k in ASSET_VARS.values() else v for k, v in _desired(row).items()},
+        )
     _validate_staged(settings, writer, comune)
     written: list[str] = []
     if not dry_run and writer.pending():

@@ -10,11 +10,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from provisioner.adapters import aptcache, hoststate, pki, vault
 from provisioner.adapters.files import atomic_write
+from provisioner.adapters.inventory_writer import document, write_document
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
 from provisioner.config import Settings
 from provisioner.core.secrets import vault_password
@@ -28,7 +30,7 @@ OFFICE = Network("provisioner-lab-office", "10.89.1.0/24")
 INTERNET = Network("provisioner-lab-internet", "10.89.2.0/24")
 ENV_PORT_BASE = "PROVISIONER_LAB_SSH_PORT_BASE"
 ENV_ADMIN_PASSWORD = "PROVISIONER_LAB_ADMIN_PASSWORD"
-GENERATED = "# Written by `provisioner lab up`; regenerated on every run, do not edit.\n"
+GENERATED = "Written by `provisioner lab up`; regenerated on every run, do not edit."
 HOST_COMMANDS = ("podman", "runc", "debootstrap", "ssh-keygen", "tar")
 TUN_DEVICE = Path("/dev/net/tun")
 # inotify instances per systemd container (systemd, dbus, journald, ...) and for the host itself
@@ -522,32 +524,20 @@ class Lab:
             "baseline_admin_ssh_keys": [pubkey],
             "baseline_admin_password": "{{ vault_baseline_admin_password }}",
         }
-        atomic_write(
-            all_dir / "lab_connection.yml",
-            GENERATED + yaml.safe_dump(connection, sort_keys=False),
-            mode=0o600,
-        )
+        _write_generated(all_dir / "lab_connection.yml", connection)
         self._write_vault(all_dir / "vault.yml")
         meeting = {
             # The lab's own CA signed the meeting platform's certificate: the laptops trust it.
             "comune_meeting_ca_certificate": ca.cert_pem,
         }
-        atomic_write(
-            all_dir / "lab_meeting.yml",
-            GENERATED + yaml.safe_dump(meeting, sort_keys=False),
-            mode=0o600,
-        )
+        _write_generated(all_dir / "lab_meeting.yml", meeting)
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
         groups["netgear"] = {
             "hosts": start_lab_gear(
                 self.dir, self.inventory_dir, self.port_base, vault_password(self.settings) or ""
             )
         }
-        atomic_write(
-            self.inventory_dir / "hosts.yml",
-            GENERATED + yaml.safe_dump(hosts_doc, sort_keys=False),
-            mode=0o600,
-        )
+        _write_generated(self.inventory_dir / "hosts.yml", hosts_doc)
 
     def _write_vault(self, path: Path) -> None:
         password = vault_password(self.settings)
@@ -583,3 +573,8 @@ def up(
     """Bring the lab comune up (image, containers, devices, inventory); see :meth:`Lab.up`."""
     lab = Lab(settings, laptops)
     return LabStarted(lab.up(on_step), lab.inventory_dir)
+
+
+def _write_generated(path: Path, values: dict[str, Any]) -> None:
+    """A lab inventory file, through the inventory writer (mode 0600: it names keys)."""
+    write_document(path, document(values, header=[GENERATED]), mode=0o600)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provisioner.adapters.history import History
 from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.adapters.inventory_writer import document, quoted, write_document
 from provisioner.config import Settings
 from provisioner.core import istat
 from provisioner.errors import InputError
@@ -58,7 +59,7 @@ def allocate_pool(
     )
 
 
-def _settings_text(
+def _settings_doc(
     entry: istat.IstatComune,
     slug: str,
     pool: ipaddress.IPv4Network,
@@ -69,51 +70,60 @@ def _settings_text(
     meeting_url: str,
     terminator: str,
     source: Path,
-) -> str:
-    def q(value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
-
-    lines = [
-        "---",
-        f"# {entry.name} ({entry.province}, {entry.region}): created by",
-        f"# `provisioner inventory new-comune` from {source.name}.",
-        f"comune_name: {q(entry.name)}",
-        f"comune_slug: {slug}",
-        "# ISTAT code: a string, its leading zeros matter.",
-        f"comune_istat_code: {q(entry.code)}",
-        f"comune_province: {q(entry.province)}",
-        f"# From the provider's address plan {settings.vpn_address_plan}; never reuse it.",
-        f"comune_vpn_pool: {pool}",
-        "comune_vpn_listen_port: 51820",
-        f"comune_vpn_public_endpoint: {q(public_endpoint)}",
-        "# The host (group vpn_gateways or netgear) that terminates the tunnels.",
-        f"comune_vpn_terminator: {q(terminator)}",
-    ]
+) -> Any:
+    """``group_vars/all/comune.yml``: every value from ISTAT's file quoted, comments one line."""
+    values: dict[str, Any] = {
+        "comune_name": quoted(entry.name),
+        "comune_slug": slug,
+        "comune_istat_code": quoted(entry.code),
+        "comune_province": quoted(entry.province),
+        "comune_vpn_pool": str(pool),
+        "comune_vpn_listen_port": 51820,
+        "comune_vpn_public_endpoint": quoted(public_endpoint),
+        "comune_vpn_terminator": quoted(terminator),
+    }
     if office_networks:
-        lines.append("comune_office_networks:")
-        lines += [f"  - {net}" for net in office_networks]
-    else:
-        lines += [
-            "# TODO: the office LAN(s) behind the terminator (required), e.g.",
-            "# comune_office_networks:",
-            "#   - 192.168.1.0/24",
-        ]
-    lines += [
-        f"comune_meeting_url: {q(meeting_url)}",
-        "comune_dns_servers: []",
-        "# What the VPN pool may reach on the office side; nothing else passes the gateway.",
-        "comune_vpn_allowed_services: []",
-    ]
-    return "\n".join(lines) + "\n"
+        values["comune_office_networks"] = [str(net) for net in office_networks]
+    values |= {
+        "comune_meeting_url": quoted(meeting_url),
+        "comune_dns_servers": [],
+        "comune_vpn_allowed_services": [],
+    }
+    comments = {
+        "comune_istat_code": "ISTAT code: a string, its leading zeros matter.",
+        "comune_vpn_pool": (
+            f"From the provider's address plan {settings.vpn_address_plan}; never reuse it."
+        ),
+        "comune_vpn_terminator": (
+            "The host (group vpn_gateways or netgear) that terminates the tunnels."
+        ),
+        "comune_meeting_url": (
+            "TODO: comune_office_networks, the office LAN(s) behind the terminator (required), "
+            "e.g. [192.168.1.0/24]"
+            if not office_networks
+            else ""
+        ),
+        "comune_vpn_allowed_services": (
+            "What the VPN pool may reach on the office side; nothing else passes the gateway."
+        ),
+    }
+    return document(
+        values,
+        header=[
+            f"{entry.name} ({entry.province}, {entry.region}): created by",
+            f"`provisioner inventory new-comune` from {source.name}.",
+        ],
+        comments={k: v for k, v in comments.items() if v},
+    )
 
 
-def _hosts_text(entry: istat.IstatComune, slug: str) -> str:
-    return (
-        "---\n"
-        f"# Hosts of {entry.name}: add them with\n"
-        f"#   provisioner inventory import <assets.csv|.xlsx> --comune {slug}\n"
-        "all:\n"
-        "  children:\n"
+def _hosts_doc(entry: istat.IstatComune, slug: str) -> Any:
+    return document(
+        {"all": {"children": {}}},
+        header=[
+            f"Hosts of {entry.name}: add them with",
+            f"  provisioner inventory import <assets.csv|.xlsx> --comune {slug}",
+        ],
     )
 
 
@@ -169,7 +179,7 @@ def new_comune(
         for net in networks:
             if net.overlaps(pool):
                 raise InputError(f"--office-network {net} overlaps the allocated VPN pool {pool}")
-        text = _settings_text(
+        settings_doc = _settings_doc(
             entry,
             slug,
             pool,
@@ -182,10 +192,8 @@ def new_comune(
         )
         staging = Path(tempfile.mkdtemp(prefix=f".new-{slug}-", dir=settings.inventory_dir))
         try:
-            settings_file = staging / "group_vars" / "all" / "comune.yml"
-            settings_file.parent.mkdir(parents=True)
-            settings_file.write_text(text, encoding="utf-8")
-            (staging / "hosts.yml").write_text(_hosts_text(entry, slug), encoding="utf-8")
+            write_document(staging / "group_vars" / "all" / "comune.yml", settings_doc)
+            write_document(staging / "hosts.yml", _hosts_doc(entry, slug))
             staging.chmod(0o755)
             staging.rename(directory)
         except BaseException:

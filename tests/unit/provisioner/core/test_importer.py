@@ -299,3 +299,20 @@ def test_name_differing_only_in_case_is_a_row_error(
         f"{path}: line 2: host PC-Anagrafe-01: name: differs only in case from host "
         f"'pc-anagrafe-01' of {SLUG}; use that name",
     ]
+
+
+def test_free_text_cells_are_written_unsafe_so_ansible_never_templates_them(
+    settings: Settings, gateway_comune: ComuneFiles, tmp_path: Path
+) -> None:
+    jinja = "{{ lookup('ansible.builtin.pipe', 'touch /tmp/pwned') }}"
+    path = _write(
+        tmp_path, "assets.csv", csv_bytes([f"pc-x;10.0.0.50;Debian 13;{jinja};CED;desktop"])
+    )
+
+    import_assets(settings, path, SLUG)
+
+    text = (settings.inventory_dir / SLUG / "hosts.yml").read_text(encoding="utf-8")
+    assert f'asset_user: !unsafe "{jinja}"' in text
+    assert 'asset_os: !unsafe "Debian 13"' in text
+    host = YamlDirectorySource(settings.inventory_dir).load(SLUG).hosts["pc-x"]
+    assert host.variables["asset_user"] == jinja

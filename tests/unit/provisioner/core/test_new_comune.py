@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.config import Settings, load_settings
@@ -133,3 +136,30 @@ def test_address_plan_comes_from_config_then_environment(
     monkeypatch.setenv("PROVISIONER_VPN_ADDRESS_PLAN", "10.300.0.0/16")
     with pytest.raises(InputError, match="environment PROVISIONER_VPN_ADDRESS_PLAN: "):
         load_settings(config)
+
+
+def test_a_hostile_istat_row_becomes_quoted_text_never_yaml(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # A cell with a line break (the CSV reader keeps them inside quotes) that would become a
+    # group variable running a command on the controller, if written raw into a comment.
+    hostile = 'Veneto\nansible_ssh_common_args: -o ProxyCommand="touch /tmp/pwned" #'
+    rows = list(csv.reader(io.StringIO(ISTAT_FIXTURE.read_bytes().decode("cp1252")), delimiter=";"))
+    row = next(r for r in rows if "028105" in r)
+    row[10] = hostile  # Denominazione Regione
+    row[6] = "Vò\nansible_connection: local"  # Denominazione in italiano
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows([rows[0], row])
+    istat_file = tmp_path / "istat.csv"
+    istat_file.write_bytes(out.getvalue().encode("cp1252"))
+
+    created = new_comune(settings, "028105", istat_file=istat_file)
+
+    written = {
+        path: yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in created.directory.rglob("*.yml")
+    }
+    keys = {key for doc in written.values() for key in doc}
+    assert "ansible_ssh_common_args" not in keys and "ansible_connection" not in keys
+    comune = written[created.directory / "group_vars/all/comune.yml"]
+    assert comune["comune_name"] == "Vò\nansible_connection: local"  # kept as text, quoted

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.core import vpn
 from provisioner.errors import InventoryError
 from provisioner.models.inventory import Inventory
@@ -53,7 +54,7 @@ def test_recorded_addresses_are_stable_and_a_new_endpoint_gets_one_more(
     source = YamlDirectorySource(inventory_root)
     first = vpn.plan(source.load(SLUG))
     for host, address in first.new.items():
-        source.set_host_vars(SLUG, host, {vpn.ADDRESS_VAR: str(address)}, "test")
+        write_host_vars(inventory_root / SLUG, host, {vpn.ADDRESS_VAR: str(address)}, "test")
     again = vpn.plan(source.load(SLUG))
     assert again.new == {}
     assert again.addresses == first.addresses
@@ -70,10 +71,12 @@ def test_set_host_vars_merges_with_existing_variables(
     make_comune(hosts=_with_endpoints(1))
     path = inventory_root / SLUG / "host_vars" / "laptop-01.yml"
     path.parent.mkdir()
-    path.write_text("assigned_user: mario.rossi\n")
-    YamlDirectorySource(inventory_root).set_host_vars(
-        SLUG, "laptop-01", {vpn.ADDRESS_VAR: "10.77.0.9"}, "note"
+    path.write_text(
+        "# kept\nassigned_user: mario.rossi\n"
+        "secret: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n"
     )
+    write_host_vars(inventory_root / SLUG, "laptop-01", {vpn.ADDRESS_VAR: "10.77.0.9"}, "note")
+    assert path.read_text().startswith("# kept\n") and "secret: !vault |" in path.read_text()
     host = _load(inventory_root).hosts["laptop-01"]
     assert host.vpn_client_address == ipaddress.IPv4Address("10.77.0.9")
     assert host.variables["assigned_user"] == "mario.rossi"
