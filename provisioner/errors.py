@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     ANSIBLE_ERROR = 6
     DRIFT = 7
     ENVIRONMENT = 8
+    HOSTS_OFFLINE = 9
     CANCELLED = 130
 
 

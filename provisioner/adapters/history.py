@@ -9,14 +9,23 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from provisioner.config import StateLayout
 from provisioner.errors import BusyError
 from provisioner.models.comply import DriftItem
 from provisioner.models.history import RetiredHost, RunDetail, RunRecord
-from provisioner.models.run import COMPLY, HostResult, RunOutcome, RunStatus, TaskOutcome
+from provisioner.models.pending import OPEN, PendingWork, WorkKind, WorkState
+from provisioner.models.run import (
+    COMPLY,
+    HostResult,
+    OfflineHost,
+    RunOutcome,
+    RunStatus,
+    TaskOutcome,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,6 +68,31 @@ CREATE TABLE IF NOT EXISTS retired_hosts (
     run_id TEXT,
     PRIMARY KEY (comune, host, retired)
 );
+-- Hosts a run left out because they were offline (no recent handshake on the terminator).
+CREATE TABLE IF NOT EXISTS run_offline (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    host TEXT NOT NULL,
+    last_seen REAL,
+    PRIMARY KEY (run_id, host)
+);
+-- The ledger of desired work per host (models/pending.py): kept until the host is seen.
+CREATE TABLE IF NOT EXISTS pending_work (
+    id INTEGER PRIMARY KEY,
+    comune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    last_seen REAL,
+    next_attempt REAL,
+    expires REAL NOT NULL,
+    revision TEXT NOT NULL,
+    run_id TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS pending_open ON pending_work (comune, host, state);
 CREATE TABLE IF NOT EXISTS drift_items (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
@@ -167,10 +201,21 @@ class History:
             )
         return run_dir
 
-    def finish(self, run_id: str, outcome: RunOutcome, drift: Sequence[DriftItem] = ()) -> None:
-        """Store the outcome of a run and its drift items (a comply run), all or nothing."""
+    def finish(
+        self,
+        run_id: str,
+        outcome: RunOutcome,
+        drift: Sequence[DriftItem] = (),
+        offline: Sequence[OfflineHost] = (),
+    ) -> None:
+        """Store the outcome of a run, its drift items (a comply run) and the hosts it left out
+        because they were offline: all or nothing."""
         with self._db() as conn:
             self._insert_drift(conn, run_id, drift)
+            conn.executemany(
+                "INSERT INTO run_offline (run_id, host, last_seen) VALUES (?, ?, ?)",
+                [(run_id, o.host, o.last_seen) for o in offline],
+            )
             conn.execute(
                 "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
                 (outcome.finished, outcome.status, outcome.rc, outcome.error, run_id),
@@ -367,6 +412,173 @@ class History:
                 RetiredHost(str(r[0]), str(r[1]), float(r[2]), r[3], r[4])
                 for r in conn.execute(query + " ORDER BY retired DESC", params)
             ]
+
+    # --- the ledger of pending work ---------------------------------------------------------
+
+    def want(
+        self,
+        comune: str,
+        host: str,
+        kind: WorkKind,
+        *,
+        last_seen: float | None,
+        revision: str,
+        expires: float,
+        detail: str = "",
+    ) -> int:
+        """Record that ``host`` needs ``kind`` (one open item per host and kind); its id."""
+        now = time.time()
+        with self._db() as conn:
+            row = conn.execute(
+                "SELECT id FROM pending_work WHERE comune = ? AND host = ? AND kind = ?"
+                f" AND state IN ({', '.join('?' * len(OPEN))})",
+                (comune, host, kind, *OPEN),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE pending_work SET updated = ?, last_seen = COALESCE(?, last_seen),"
+                    " revision = ?, detail = ? WHERE id = ?",
+                    (now, last_seen, revision, detail, row[0]),
+                )
+                return int(row[0])
+            cursor = conn.execute(
+                "INSERT INTO pending_work (comune, host, kind, state, created, updated,"
+                " last_seen, expires, revision, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    comune,
+                    host,
+                    kind,
+                    WorkState.PENDING,
+                    now,
+                    now,
+                    last_seen,
+                    expires,
+                    revision,
+                    detail,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def settle(
+        self,
+        comune: str,
+        host: str,
+        kinds: Iterable[WorkKind],
+        state: WorkState,
+        *,
+        run_id: str | None,
+        detail: str = "",
+        retry_after: float | None = None,
+        last_seen: float | None = None,
+    ) -> list[int]:
+        """Move the host's open (or running) items of ``kinds`` to ``state``; their ids.
+
+        A failure counts an attempt and, with ``retry_after``, sets when to try again.
+        """
+        now = time.time()
+        kinds = list(kinds)
+        states = (*OPEN, WorkState.RUNNING)
+        with self._db() as conn:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM pending_work WHERE comune = ? AND host = ?"
+                    f" AND kind IN ({', '.join('?' * len(kinds))})"
+                    f" AND state IN ({', '.join('?' * len(states))})",
+                    (comune, host, *kinds, *states),
+                )
+            ]
+            attempted = state in {WorkState.FAILED, WorkState.APPLIED}
+            conn.executemany(
+                "UPDATE pending_work SET state = ?, updated = ?, run_id = COALESCE(?, run_id),"
+                " detail = ?, attempts = attempts + ?, next_attempt = ?,"
+                " last_seen = COALESCE(?, last_seen) WHERE id = ?",
+                [
+                    (
+                        state,
+                        now,
+                        run_id,
+                        detail,
+                        int(attempted),
+                        now + retry_after if retry_after is not None else None,
+                        last_seen,
+                        i,
+                    )
+                    for i in ids
+                ],
+            )
+        return ids
+
+    def pending(self, comune: str | None = None, *, open_only: bool = False) -> list[PendingWork]:
+        """Items of the ledger, newest first (``open_only``: still to be done)."""
+        if not self.db_path.exists():
+            return []
+        query = "SELECT * FROM pending_work WHERE 1 = 1"
+        params: list[object] = []
+        if comune:
+            query += " AND comune = ?"
+            params.append(comune)
+        if open_only:
+            query += f" AND state IN ({', '.join('?' * len(OPEN))})"
+            params.extend(OPEN)
+        with self._db() as conn:
+            return [_work(row) for row in conn.execute(query + " ORDER BY id DESC", params)]
+
+    def expire(self, now: float | None = None) -> list[PendingWork]:
+        """Close the open items whose expiry passed; return them as they are now."""
+        moment = now or time.time()
+        with self._db() as conn:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    f"SELECT id FROM pending_work WHERE state IN ({', '.join('?' * len(OPEN))})"
+                    " AND expires < ?",
+                    (*OPEN, moment),
+                )
+            ]
+            conn.executemany(
+                "UPDATE pending_work SET state = ?, updated = ? WHERE id = ?",
+                [(WorkState.EXPIRED, moment, i) for i in ids],
+            )
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            return [
+                _work(row)
+                for row in conn.execute(f"SELECT * FROM pending_work WHERE id IN ({marks})", ids)
+            ]
+
+    def offline_of(self, run_id: str) -> list[OfflineHost]:
+        """The hosts a run left out as offline."""
+        if not self.db_path.exists():
+            return []
+        with self._db() as conn:
+            return [
+                OfflineHost(str(r[0]), None if r[1] is None else float(r[1]))
+                for r in conn.execute(
+                    "SELECT host, last_seen FROM run_offline WHERE run_id = ? ORDER BY host",
+                    (run_id,),
+                )
+            ]
+
+
+def _work(row: tuple[Any, ...]) -> PendingWork:
+    return PendingWork(
+        id=int(row[0]),
+        comune=str(row[1]),
+        host=str(row[2]),
+        kind=WorkKind(row[3]),
+        state=WorkState(row[4]),
+        attempts=int(row[5]),
+        created=float(row[6]),
+        updated=float(row[7]),
+        last_seen=None if row[8] is None else float(row[8]),
+        next_attempt=None if row[9] is None else float(row[9]),
+        expires=float(row[10]),
+        revision=str(row[11]),
+        run_id=None if row[12] is None else str(row[12]),
+        detail=str(row[13]),
+    )
 
 
 def _record(row: tuple[object, ...]) -> RunRecord:

@@ -22,7 +22,7 @@ from provisioner.models.inventory import (
 from provisioner.names import did_you_mean
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address"} | {
+_HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address", "provisioner_management"} | {
     name for name in Host.model_fields if name.startswith("meeting_client_")
 }
 _INVENTORY_SUFFIXES = (".yml", ".yaml")

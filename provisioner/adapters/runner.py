@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from provisioner.adapters.files import atomic_write
 from provisioner.errors import AnsibleError
 from provisioner.models.run import (
     HostResult,
     PlaybookRequest,
+    Probe,
     ProgressEvent,
     ReadinessCheck,
     RunOutcome,
@@ -40,6 +42,32 @@ _STAT_KEYS = {
 }
 READINESS_PREFIX = "Readiness: "
 """Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
+PRESENCE_PREFIX = "Presence: "
+"""Read-only tasks named ``Presence: <check>``: the core reads their output (peers' handshakes)."""
+TUNNEL_INVENTORY = "tunnel-inventory.yml"
+"""Second inventory source of a run: how to reach the hosts managed through the tunnel."""
+# The host managing the comune's endpoints through the tunnel: its Linux VPN terminator unless the
+# comune names another office host (e.g. when a router terminates the VPN).
+_JUMP = "hostvars[comune_management_host | default(comune_vpn_terminator)]"
+_JUMP_ARGS = f"{_JUMP}.ansible_ssh_common_args | default('')"
+TUNNEL_CONNECTION = {
+    # The endpoint's own tunnel address, reached from the managing host (ssh -W): the only path
+    # to a laptop at home behind NAT. HostKeyAlias first (ssh keeps the first value of an option):
+    # the endpoint's key is known under its name, whatever its address.
+    "ansible_host": "{{ vpn_client_address }}",
+    "ansible_port": 22,
+    "ansible_ssh_common_args": (
+        "-o HostKeyAlias={{ inventory_hostname }} {{ " + _JUMP_ARGS + " }} "
+        '-o ProxyCommand="ssh {{ ' + _JUMP_ARGS + " }} "
+        "{{ ('-i ' ~ " + _JUMP + ".ansible_ssh_private_key_file) "
+        "if " + _JUMP + ".ansible_ssh_private_key_file is defined else '' }} "
+        "-p {{ " + _JUMP + ".ansible_port | default(22) }} "
+        "-l {{ " + _JUMP + ".ansible_user | default('root') }} "
+        "-W %h:%p {{ " + _JUMP + ".ansible_host "
+        '| default(comune_management_host | default(comune_vpn_terminator)) }}"'
+    ),
+}
+"""Connection variables of a host reached through the tunnel (Ansible templates them per host)."""
 # Defence in depth on top of no_log: values of secret-looking keys and password hashes never
 # reach history, summaries or reports, even from a task that forgot no_log.
 _SECRET_VALUE = re.compile(
@@ -158,6 +186,7 @@ class _Collector:
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
         self.readiness: list[ReadinessCheck] = []
+        self.probes: list[Probe] = []
         self.host_roles: dict[tuple[str, str], None] = {}
 
     def emit(self, event: ProgressEvent) -> None:
@@ -178,6 +207,19 @@ class _Collector:
             self.emit(ProgressEvent("task", task=task, role=role))
         elif name == "runner_on_start":
             self.emit(ProgressEvent("host_start", host=host, task=task, role=role))
+        elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(PRESENCE_PREFIX):
+            res = data.get("res") or {}
+            ok = name == "runner_on_ok"
+            self.probes.append(
+                Probe(
+                    host,
+                    task.removeprefix(PRESENCE_PREFIX).strip(),
+                    ok,
+                    tuple(str(line) for line in res.get("stdout_lines") or ()),
+                    "" if ok else redact(_message(res)),
+                )
+            )
+            self.emit(ProgressEvent("ok" if ok else "failed", host=host, task=task, role=role))
         elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(READINESS_PREFIX):
             res = data.get("res") or {}
             ok = name == "runner_on_ok"
@@ -307,7 +349,11 @@ class LocalRunner:
             "private_data_dir": str(run_dir),
             "project_dir": str(self.playbooks_dir),
             "playbook": request.playbook,
-            "inventory": str(request.inventory),
+            "inventory": (
+                [str(request.inventory), str(run_dir / TUNNEL_INVENTORY)]
+                if request.through_tunnel
+                else str(request.inventory)
+            ),
             "ident": "ansible",
             "envvars": {
                 "ANSIBLE_NOCOLOR": "1",
@@ -363,6 +409,8 @@ class LocalRunner:
 
         collector = _Collector(on_event)
         run_dir.mkdir(parents=True, exist_ok=True)
+        if request.through_tunnel:
+            atomic_write(run_dir / TUNNEL_INVENTORY, json.dumps(tunnel_inventory(request)))
         started = time.time()
         try:
             runner = ansible_runner.run(
@@ -399,6 +447,7 @@ class LocalRunner:
             finished=finished,
             error=error,
             readiness=tuple(collector.readiness),
+            probes=tuple(collector.probes),
             host_roles=tuple(collector.host_roles),
         )
 
@@ -416,3 +465,12 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return "\n".join(line for line in text.strip().splitlines()[-lines:])
+
+
+def tunnel_inventory(request: PlaybookRequest) -> dict[str, Any]:
+    """The second inventory source of a run: connection variables of its tunnel-managed hosts.
+
+    A later inventory source wins for a host's variables, so these replace the address the
+    comune's inventory gives (the one used for the first enrolment). JSON is YAML.
+    """
+    return {"all": {"hosts": {host: dict(TUNNEL_CONNECTION) for host in request.through_tunnel}}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import threading
@@ -15,12 +16,20 @@ from provisioner.adapters.history import History, new_run_id
 from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
 from provisioner.core import inventory as inventory_core
+from provisioner.core import pending, presence
 from provisioner.core.secrets import require_vault_password
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.models.comply import drift_items
 from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import COMPLY, PlaybookRequest, RunReport, RunStatus
+from provisioner.models.run import (
+    COMPLY,
+    OfflineHost,
+    PlaybookRequest,
+    RunOutcome,
+    RunReport,
+    RunStatus,
+)
 from provisioner.ports import EventSink, Executor
 
 
@@ -87,6 +96,10 @@ def run_playbook(
     chosen = runner or executor(settings)
     with store.lock(request.comune):
         notes = prepare() if prepare is not None else []
+        request, offline, presence_note = _leave_out_offline(
+            settings, request, inventory, chosen, password, cancel
+        )
+        notes += [presence_note] if presence_note else []
         started = time.time()
         run_id = new_run_id(started)
         run_dir = store.start(
@@ -99,9 +112,13 @@ def run_playbook(
             started=started,
         )
         try:
-            outcome = chosen.run(
-                request, run_dir, vault_password=password, on_event=on_event, cancel=cancel
-            )
+            if _nothing_left(request, inventory, offline):
+                # Every host it was for is offline: their work waits in the ledger.
+                outcome = RunOutcome(RunStatus.SUCCESSFUL, 0, (), (), started, time.time())
+            else:
+                outcome = chosen.run(
+                    request, run_dir, vault_password=password, on_event=on_event, cancel=cancel
+                )
         except ProvisionerError as exc:
             store.fail(run_id, RunStatus.ERROR, str(exc))
             raise
@@ -118,12 +135,69 @@ def run_playbook(
             inventory=inventory,
             notes=tuple(notes),
             accel=chosen.accel,
+            offline=offline,
         )
-        # The run, its hosts, tasks and (comply) drift items in one transaction.
-        store.finish(run_id, outcome, drift_items(report) if request.use_case == COMPLY else [])
+        # The run, its hosts, tasks, (comply) drift items and offline hosts in one transaction.
+        store.finish(
+            run_id,
+            outcome,
+            drift_items(report) if request.use_case == COMPLY else [],
+            offline,
+        )
+        pending.record(store, request, report, settings.content_dir)
         atomic_write(run_dir / "summary.json", json.dumps(report.summary(), indent=2, default=str))
         store.rotate(request.comune, settings.keep_runs)
     return report
+
+
+def _leave_out_offline(
+    settings: Settings,
+    request: PlaybookRequest,
+    inventory: Inventory,
+    executor: Executor,
+    password: str | None,
+    cancel: threading.Event | None,
+) -> tuple[PlaybookRequest, tuple[OfflineHost, ...], str]:
+    """Reach tunnel-managed endpoints through the tunnel; leave out those that are offline.
+
+    Returns the request to run, the offline hosts of its scope and a note when the terminator
+    could not say who is on (then every endpoint is attempted).
+    """
+    tunnel = presence.tunnel_hosts(inventory)
+    if not tunnel or request.use_case == "presence":
+        return request, (), ""
+    # Every tunnel host gets its tunnel connection: tasks may be delegated to one outside the
+    # run's scope (the RDP probe runs from a user's laptop).
+    request = dataclasses.replace(request, through_tunnel=tuple(tunnel))
+    scope = presence.scope(inventory, request.limit)
+    in_scope = [h for h in tunnel if scope is None or h in scope]
+    if not in_scope:
+        return request, (), ""
+    reading = presence.read(settings, inventory, executor, vault_password=password, cancel=cancel)
+    if reading.error:
+        return request, (), f"presence not read ({reading.error}); every endpoint attempted"
+    offline = reading.offline(in_scope)
+    if not offline:
+        return request, (), ""
+    excluded = ":".join(f"!{o.host}" for o in offline)
+    return dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}"), offline, ""
+
+
+def _nothing_left(
+    request: PlaybookRequest, inventory: Inventory, offline: tuple[OfflineHost, ...]
+) -> bool:
+    """Whether the run's scope has no host left but those that only hold peers."""
+    if not offline:
+        return False
+    in_scope = presence.scope(inventory, request.limit)
+    if in_scope is None:
+        return False
+    left = (
+        in_scope
+        - {o.host for o in offline}
+        - set(request.extravars.get("provisioner_peer_only") or ())
+    )
+    return not left
 
 
 def list_runs(settings: Settings, comune: str | None, limit: int) -> list[RunRecord]:

@@ -103,6 +103,7 @@ OptionalSha256 = Annotated[str, StringConstraints(pattern=r"^([0-9a-fA-F]{64})?$
 # A Debian package name, or a winget id on Windows (e.g. Jitsi.Meet).
 PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]+$")]
 MeetingMode = Literal["browser", "package"]
+Management = Literal["direct", "tunnel"]
 MeetingBrowser = Literal["chromium", "firefox-esr"]
 PackageSource = Literal["apt", "url"]
 
@@ -337,6 +338,13 @@ class Host(BaseModel):
     ansible_port: int | None = Field(default=None, ge=1, le=65535)
     vpn_client_address: ipaddress.IPv4Address | None = Field(
         default=None, description="tunnel address, allocated once by the tool (host_vars)"
+    )
+    provisioner_management: Management = Field(
+        default="direct",
+        description=(
+            "how the controller reaches the host: direct (ansible_host) or tunnel (its tunnel "
+            "address through the comune's VPN terminator); recorded by the tool after enrolment"
+        ),
     )
     # A host may take another meeting mode or client than its comune (host_vars, role variables).
     meeting_client_mode: MeetingMode | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class PlaybookRequest:
     forks: int | None = None
     flush_cache: bool = False
     """Forget the cached facts of the run's hosts first (a reinstalled laptop)."""
+    through_tunnel: tuple[str, ...] = ()
+    """Hosts the controller reaches through the comune's VPN terminator (their tunnel address)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,36 @@ class ReadinessCheck:
 
     def __str__(self) -> str:
         return f"{self.check}: ok" if self.ok else f"{self.check}: FAIL ({self.reason})"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The output of a read-only task named ``Presence: <check>`` (e.g. a terminator's peers)."""
+
+    host: str
+    check: str
+    ok: bool
+    lines: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OfflineHost:
+    """A host left out of a run: its tunnel has not been seen lately (a laptop switched off)."""
+
+    host: str
+    last_seen: float | None
+    """Epoch of its last handshake on the terminator (None: never seen)."""
+
+    def __str__(self) -> str:
+        return f"{self.host} (last seen {format_seen(self.last_seen)})"
+
+
+def format_seen(epoch: float | None) -> str:
+    """When a host was last seen, in UTC, or ``never``."""
+    if not epoch:
+        return "never"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass(frozen=True)
@@ -124,6 +157,7 @@ class RunOutcome:
     finished: float
     error: str = ""
     readiness: tuple[ReadinessCheck, ...] = ()
+    probes: tuple[Probe, ...] = ()
     host_roles: tuple[tuple[str, str], ...] = ()
     """Every (host, role) pair that ran at least one task, in first-seen order (role may be "")."""
 
@@ -188,6 +222,8 @@ class RunReport:
     """``mitogen`` or ``plain``: how Ansible executed this run."""
     files: ReportFiles | None = None
     """The HTML/JSON/JUnit reports of the run, once written."""
+    offline: tuple[OfflineHost, ...] = ()
+    """Hosts of the run's scope not attempted: offline (no recent handshake on the terminator)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -204,6 +240,8 @@ class RunReport:
             return ExitCode.ANSIBLE_ERROR
         if self.use_case == COMPLY and outcome.drift_tasks:
             return ExitCode.DRIFT
+        if self.offline:
+            return ExitCode.HOSTS_OFFLINE
         return ExitCode.OK
 
     def summary(self) -> dict[str, object]:
@@ -224,5 +262,6 @@ class RunReport:
             "hosts": [{**asdict(h), "state": h.state} for h in self.outcome.hosts],
             "tasks": [asdict(t) for t in self.outcome.tasks],
             "readiness": [asdict(r) for r in self.outcome.readiness],
+            "offline": [asdict(o) for o in self.offline],
             "notes": list(self.notes),
         }

@@ -264,6 +264,8 @@ class FakeAnsibleRunner:
     command_env: dict[str, str] | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     on_call: Callable[[dict[str, Any]], None] | None = None
+    by_playbook: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Events of runs of other playbooks (e.g. presence.yml), instead of ``events``."""
 
     def __call__(self, **kwargs: Any) -> SimpleNamespace:
         self.calls.append(kwargs)
@@ -293,7 +295,7 @@ class FakeAnsibleRunner:
                 ),
                 encoding="utf-8",
             )
-        for ev in self.events:
+        for ev in self.by_playbook.get(kwargs["playbook"], self.events):
             kwargs["event_handler"](ev)
         kwargs["status_handler"](
             {"status": self.status, "runner_ident": "ansible"}, runner_config=None

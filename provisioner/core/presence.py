@@ -1,0 +1,163 @@
+"""Which endpoints are on: their peers' latest handshakes on the comune's VPN terminator.
+
+An endpoint managed through the tunnel (``provisioner_management: tunnel``) is reachable only
+while its tunnel is up. A WireGuard peer with traffic or a keepalive makes a new handshake at
+least every two minutes, so a peer without a handshake for longer is switched off or away: the
+run leaves it out (no SSH timeout per host) and its work waits in the ledger (core/pending.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner.config import Settings
+from provisioner.errors import ProvisionerError
+from provisioner.models.inventory import Inventory
+from provisioner.models.run import OfflineHost, PlaybookRequest, RunStatus
+from provisioner.ports import Executor
+
+PLAYBOOK = "presence.yml"
+RECENT_HANDSHAKE = 180.0
+"""Seconds: WireGuard re-keys every 120 s on a live tunnel; 60 s of slack for a late handshake."""
+ENDPOINTS = "endpoints"
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the terminator said about its peers when it was asked."""
+
+    terminator: str
+    checked: float
+    last_seen: Mapping[str, float | None] = field(default_factory=dict)
+    """Endpoint host -> epoch of its latest handshake (None: never, or no peer)."""
+    error: str = ""
+    """Why the terminator could not be read (then nobody is taken for offline)."""
+
+    def online(self, host: str) -> bool:
+        """Whether ``host`` made a handshake lately (or the terminator could not be read)."""
+        if self.error:
+            return True
+        seen = self.last_seen.get(host)
+        return seen is not None and self.checked - seen <= RECENT_HANDSHAKE
+
+    def offline(self, hosts: Iterable[str]) -> tuple[OfflineHost, ...]:
+        """The hosts of ``hosts`` that are not online, with when they were last seen."""
+        return tuple(
+            OfflineHost(host, self.last_seen.get(host)) for host in hosts if not self.online(host)
+        )
+
+
+def tunnel_hosts(inventory: Inventory, scope: set[str] | None = None) -> list[str]:
+    """Endpoints managed through the tunnel (of ``scope``, when given), sorted."""
+    return [
+        host.name
+        for host in inventory.group(ENDPOINTS)
+        if host.provisioner_management == "tunnel"
+        and host.vpn_client_address is not None
+        and (scope is None or host.name in scope)
+    ]
+
+
+def scope(inventory: Inventory, limit: str | None) -> set[str] | None:
+    """The hosts a ``--limit`` can select, or None for "any host" (no limit, or a pattern).
+
+    Plain host and group names are resolved; exclusions are ignored (the scope may be wider
+    than the run, never narrower).
+    """
+    if not limit:
+        return None
+    hosts: set[str] = set()
+    for token in re.split(r"[,:]", limit):
+        name = token.lstrip("!&")
+        if not name or token.startswith("!"):
+            continue
+        if name in inventory.hosts:
+            hosts.add(name)
+        elif name == "all" or any(c in name for c in "*?[~"):
+            return None
+        else:
+            hosts.update(h.name for h in inventory.group(name))
+    return hosts
+
+
+def parse_peers(lines: Iterable[str]) -> dict[ipaddress.IPv4Address, float | None]:
+    """``<key> <allowed ips> <handshake epoch> <endpoint>`` lines -> address -> handshake."""
+    seen: dict[ipaddress.IPv4Address, float | None] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        try:
+            epoch = float(parts[2])
+        except ValueError:
+            continue
+        for allowed in parts[1].split(","):
+            try:
+                network = ipaddress.IPv4Network(allowed, strict=False)
+            except ValueError:
+                continue
+            if network.prefixlen == 32:
+                seen[network.network_address] = epoch or None
+    return seen
+
+
+def read(
+    settings: Settings,
+    inventory: Inventory,
+    executor: Executor,
+    *,
+    vault_password: str | None,
+    cancel: threading.Event | None = None,
+) -> Presence:
+    """Ask the comune's terminator for its peers' latest handshakes (a read-only run).
+
+    The run leaves no trace in history (it happens before every run and every few seconds in
+    ``watch``); its private data dir is removed afterwards.
+    """
+    terminator = inventory.settings.comune_vpn_terminator
+    checked = time.time()
+    host = inventory.hosts.get(terminator)
+    if host is None or "vpn_gateways" not in host.groups:
+        return Presence(
+            terminator,
+            checked,
+            error=f"{terminator}: presence is read from a Linux VPN gateway (group vpn_gateways)",
+        )
+    request = PlaybookRequest(
+        use_case="presence",
+        comune=inventory.comune,
+        playbook=PLAYBOOK,
+        inventory=settings.comune_dir(inventory.comune),
+        limit=terminator,
+    )
+    tmp_root = settings.state.root / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_dir = tempfile.mkdtemp(prefix=f"presence-{inventory.comune}-", dir=tmp_root)
+    try:
+        outcome = executor.run(request, Path(run_dir), vault_password=vault_password, cancel=cancel)
+    except ProvisionerError as exc:
+        return Presence(terminator, checked, error=str(exc))
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    probe = next((p for p in outcome.probes if p.host == terminator and p.check == "peers"), None)
+    if probe is None or not probe.ok or outcome.status != RunStatus.SUCCESSFUL:
+        reason = probe.message if probe else (outcome.error or "unreachable")
+        return Presence(terminator, checked, error=f"{terminator}: {reason}")
+    by_address = parse_peers(probe.lines)
+    return Presence(
+        terminator,
+        checked,
+        {
+            h.name: by_address.get(h.vpn_client_address)
+            for h in inventory.group(ENDPOINTS)
+            if h.vpn_client_address is not None
+        },
+    )

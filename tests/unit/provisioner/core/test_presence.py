@@ -1,0 +1,137 @@
+"""Presence: tunnel-managed endpoints without a recent handshake are left out and their work
+waits in the ledger until a run reaches them."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from provisioner.config import Settings
+from provisioner.core import enable, presence
+from provisioner.core.runs import history
+from provisioner.errors import ExitCode
+from provisioner.models.pending import WorkKind, WorkState
+from tests.unit.fakes import (
+    GROUP_HOSTS,
+    SLUG,
+    ComuneFiles,
+    FakeAnsibleRunner,
+    on_ok,
+    stats,
+    task_start,
+)
+
+KEY_A = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+KEY_B = "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
+
+
+def _hosts() -> dict[str, dict[str, dict[str, Any]]]:
+    tunnel = {"provisioner_management": "tunnel"}
+    return {
+        **GROUP_HOSTS,
+        "endpoints": {
+            "laptop-a": {"ansible_host": "10.0.0.1", "vpn_client_address": "10.77.0.2", **tunnel},
+            "laptop-b": {"ansible_host": "10.0.0.2", "vpn_client_address": "10.77.0.3", **tunnel},
+            "laptop-c": {"ansible_host": "10.0.0.3"},  # not enrolled yet: reached directly
+        },
+    }
+
+
+def _peers(seen_a: float, seen_b: float) -> list[dict[str, Any]]:
+    lines = [
+        f"{KEY_A} 10.77.0.2/32 {int(seen_a)} 198.51.100.7:41000",
+        f"{KEY_B} 10.77.0.3/32 {int(seen_b)} (none)",
+    ]
+    return [
+        task_start("Presence: peers", "vpn_presence", "ansible.builtin.shell"),
+        on_ok("gw-vpn-01", "Presence: peers", "vpn_presence", stdout_lines=lines),
+        stats(**{"gw-vpn-01": {"ok": 1}}),
+    ]
+
+
+@pytest.fixture
+def tunnel_comune(make_comune: Callable[..., ComuneFiles]) -> ComuneFiles:
+    return make_comune(hosts=_hosts())
+
+
+def test_peer_lines_map_addresses_to_handshakes() -> None:
+    seen = presence.parse_peers(
+        [f"{KEY_A} 10.77.0.2/32,fd00::2/128 1796170000 1.2.3.4:5", f"{KEY_B} (none) 0 (none)"]
+    )
+    assert {str(a): s for a, s in seen.items()} == {"10.77.0.2": 1796170000.0}
+
+
+def test_an_offline_laptop_is_left_out_and_its_work_waits_until_a_run_reaches_it(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 3600)
+    fake_ansible.events = [stats(**{h: {"ok": 5} for h in ("gw-vpn-01", "laptop-a", "laptop-c")})]
+
+    report = enable.enable(settings, SLUG)
+
+    presence_call, run = fake_ansible.calls
+    assert presence_call["playbook"] == "presence.yml" and presence_call["limit"] == "gw-vpn-01"
+    assert run["limit"] == "all:!laptop-b"
+    comune_dir, overlay = run["inventory"]
+    assert comune_dir == str(settings.comune_dir(SLUG))
+    tunnel = json.loads((report.run_dir / "tunnel-inventory.yml").read_text())
+    assert overlay.endswith("tunnel-inventory.yml") and sorted(tunnel["all"]["hosts"]) == [
+        "laptop-a",
+        "laptop-b",
+    ]
+    assert tunnel["all"]["hosts"]["laptop-a"]["ansible_host"] == "{{ vpn_client_address }}"
+    assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
+        ("laptop-b", int(now - 3600))
+    ]
+    assert report.exit_code == ExitCode.HOSTS_OFFLINE
+    summary = json.loads((report.run_dir / "summary.json").read_text())
+    assert summary["exit_code"] == 9 and summary["offline"][0]["host"] == "laptop-b"
+    store = history(settings)
+    assert store.offline_of(report.run_id)[0].host == "laptop-b"
+    [work] = store.pending(SLUG, open_only=True)
+    assert (work.host, work.kind, work.state) == ("laptop-b", WorkKind.ENABLE, WorkState.PENDING)
+    assert work.revision and work.expires > now
+
+    # laptop-b comes back: the next run reaches it through the tunnel and settles its work.
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 10)
+    fake_ansible.events = [stats(**{h: {"ok": 5} for h in ("gw-vpn-01", "laptop-a", "laptop-b")})]
+    again = enable.enable(settings, SLUG)
+
+    assert again.offline == () and again.exit_code == ExitCode.OK
+    assert "limit" not in fake_ansible.calls[-1]
+    assert store.pending(SLUG, open_only=True) == []
+    [done] = store.pending(SLUG)
+    assert (done.state, done.run_id) == (WorkState.APPLIED, again.run_id)
+
+
+def test_a_run_for_an_offline_laptop_only_runs_nothing_and_records_the_work(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, 0)
+
+    from provisioner.core import helpdesk  # noqa: PLC0415
+
+    report = helpdesk.reprovision(settings, "laptop-b", rotate_keys=True)
+
+    assert [c["playbook"] for c in fake_ansible.calls] == ["presence.yml"]
+    assert report.offline[0].last_seen is None and report.exit_code == ExitCode.HOSTS_OFFLINE
+    [work] = history(settings).pending(SLUG, open_only=True)
+    assert (work.host, work.kind) == ("laptop-b", WorkKind.ROTATE_KEYS)
+
+
+def test_an_unreadable_terminator_means_nobody_is_taken_for_offline(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.by_playbook["presence.yml"] = [stats(**{"gw-vpn-01": {"dark": 1}})]
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+
+    report = enable.enable(settings, SLUG)
+
+    assert report.offline == () and "limit" not in fake_ansible.calls[-1]
+    assert any("presence not read" in n for n in report.notes)
