@@ -59,6 +59,11 @@ def result_line(result: ComuneResult) -> None:
     )
     for t in outcome.failed_tasks:
         render.console.print(f"  [red]{t.outcome}[/] {t.host} / {t.role} / {t.task}: {t.message}")
+    for off in result.report.offline:
+        render.console.print(f"  [blue]offline, not checked[/] {off}")
+    for check in outcome.readiness:
+        if not check.ok:
+            render.console.print(f"  [red]readiness[/] {check.host}: {check}")
     if result.drift:
         render.console.print(drift_lines(list(result.drift)))
     if result.files is not None:

@@ -24,6 +24,14 @@ def reprovision(
     check: Annotated[
         bool, typer.Option("--check", help="Dry run: show what would change, with diffs.")
     ] = False,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="Reach it at its inventory address, not through the tunnel (a reinstalled "
+            "laptop back at the office).",
+        ),
+    ] = False,
     comune: Annotated[str | None, COMUNE_OF_HOST] = None,
     no_accel: Annotated[bool, NO_ACCEL] = False,
 ) -> None:
@@ -37,11 +45,20 @@ def reprovision(
             comune=comune,
             rotate_keys=rotate_keys,
             check=check,
+            direct=direct,
             on_event=progress,
             cancel=cancel,
         )
     render.run_report(report)
     render.host_roles(report, host)
+    if report.exit_code == ExitCode.HOSTS_OFFLINE:
+        render.error(
+            [
+                f"{host} is offline (its tunnel made no handshake lately): nothing was run; the "
+                "work waits in `provisioner pending` and `provisioner watch` applies it when "
+                "the laptop is back on"
+            ]
+        )
     if report.exit_code == ExitCode.HOSTS_UNREACHABLE:
         render.error(
             [

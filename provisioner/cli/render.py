@@ -14,7 +14,15 @@ from rich.text import Text
 from provisioner.core.lab import LabStatus
 from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import HostState, ProgressEvent, ReadinessCheck, RunReport, TaskOutcome
+from provisioner.models.pending import PendingWork, WorkState
+from provisioner.models.run import (
+    HostState,
+    ProgressEvent,
+    ReadinessCheck,
+    RunReport,
+    TaskOutcome,
+    format_seen,
+)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -177,7 +185,19 @@ def run_report(report: RunReport) -> None:
             str(h.unreachable),
             _readiness(outcome.readiness_of(h.host)),
         )
-    if outcome.hosts:
+    for off in report.offline:
+        host = report.inventory.hosts.get(off.host)
+        table.add_row(
+            off.host,
+            ", ".join(host.groups) if host else "",
+            Text("offline", style="bold blue"),
+            "-",
+            "-",
+            "-",
+            "-",
+            Text(f"not attempted, last seen {format_seen(off.last_seen)}", style="blue"),
+        )
+    if outcome.hosts or report.offline:
         console.print(table)
     for note in report.notes:
         console.print(f"note: {note}")
@@ -187,9 +207,10 @@ def run_report(report: RunReport) -> None:
     if outcome.error:
         error(outcome.error.splitlines()[-5:])
     total_changed = sum(h.changed for h in outcome.hosts)
+    offline = f", {len(report.offline)} offline" if report.offline else ""
     console.print(
         f"run [bold]{report.run_id}[/]  status {outcome.status.value}  "
-        f"{len(outcome.hosts)} hosts, {total_changed} changed, "
+        f"{len(outcome.hosts)} hosts{offline}, {total_changed} changed, "
         f"{outcome.finished - outcome.started:.1f}s  exit {int(report.exit_code)}"
     )
     console.print(f"run directory: {report.run_dir}  (summary.json)")
@@ -299,3 +320,33 @@ def host_roles(report: RunReport, host: str) -> None:
     elif not roles:
         table.add_row("(all roles)", "as intended", Text("no change", style="green"))
     console.print(table)
+
+
+def pending_table(items: list[PendingWork]) -> Table:
+    """The ledger: what each host still needs (and, when asked, what was settled)."""
+    table = Table(title=f"pending work ({sum(w.open for w in items)} open)")
+    for col in ("comune", "host", "work", "state", "attempts", "last seen", "next try", "expires"):
+        table.add_column(col)
+    table.add_column("detail", overflow="fold")
+    for w in items:
+        table.add_row(
+            w.comune,
+            w.host,
+            str(w.kind),
+            Text(str(w.state), style=_WORK_STYLE.get(w.state, "")),
+            str(w.attempts),
+            format_seen(w.last_seen),
+            when(w.next_attempt) if w.open and w.next_attempt else "-",
+            when(w.expires) if w.open else "-",
+            w.detail,
+        )
+    return table
+
+
+_WORK_STYLE = {
+    WorkState.PENDING: "yellow",
+    WorkState.RUNNING: "cyan",
+    WorkState.APPLIED: "green",
+    WorkState.FAILED: "red",
+    WorkState.EXPIRED: "dim",
+}

@@ -84,11 +84,17 @@ def reprovision(
     comune: str | None = None,
     rotate_keys: bool = False,
     check: bool = False,
+    direct: bool = False,
     on_event: EventSink | None = None,
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
+    use_case: str = "reprovision",
 ) -> RunReport:
     """Converge one host and exactly the VPN peer it needs on the terminator.
+
+    ``direct`` reaches the host at its inventory address even when it is managed through the
+    tunnel (a reinstalled laptop brought back to the office has no tunnel any more); the run
+    that enrols it again records the tunnel path anew.
 
     ``rotate_keys`` gives an endpoint a new key pair, generated on it; the terminator replaces
     the peer in the same run. An unreachable host publishes no key, so the terminator keeps its
@@ -138,7 +144,7 @@ def reprovision(
         return notes
 
     request = PlaybookRequest(
-        use_case="reprovision",
+        use_case=use_case,
         comune=inventory.comune,
         playbook=PLAYBOOK,
         inventory=settings.comune_dir(inventory.comune),
@@ -148,6 +154,7 @@ def reprovision(
         extravars=extravars,
         # A reprovisioned laptop may have been reinstalled: its cached facts are not trusted.
         flush_cache=True,
+        direct=(name,) if direct else (),
     )
     return run_playbook(
         settings,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from provisioner import __version__
 from provisioner.adapters.history import History
-from provisioner.models.pending import COVERS, WorkKind, WorkState
+from provisioner.config import Settings
+from provisioner.models.pending import COVERS, PendingWork, WorkKind, WorkState
 from provisioner.models.run import HostState, PlaybookRequest, RunReport, RunStatus
 
 EXPIRY = 7 * 24 * 3600.0
@@ -107,3 +108,10 @@ def record(store: History, request: PlaybookRequest, report: RunReport, content:
                 detail=f"run {report.run_id}: {result.state}",
                 retry_after=backoff(max(attempts, default=0) + 1),
             )
+
+
+def ledger(
+    settings: Settings, comune: str | None = None, *, include_settled: bool = False
+) -> list[PendingWork]:
+    """The ledger, newest first: open work only unless ``include_settled``."""
+    return History(settings.state).pending(comune, open_only=not include_settled)

@@ -13,6 +13,7 @@ from provisioner.adapters import accel
 from provisioner.adapters.accel import Acceleration
 from provisioner.adapters.files import atomic_write
 from provisioner.adapters.history import History, new_run_id
+from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
 from provisioner.core import inventory as inventory_core
@@ -125,6 +126,8 @@ def run_playbook(
         except BaseException:
             store.fail(run_id, RunStatus.INTERRUPTED, "interrupted")
             raise
+        if not request.check:
+            notes += _record_tunnel_paths(settings, inventory, outcome)
         report = RunReport(
             run_id=run_id,
             comune=request.comune,
@@ -163,7 +166,7 @@ def _leave_out_offline(
     Returns the request to run, the offline hosts of its scope and a note when the terminator
     could not say who is on (then every endpoint is attempted).
     """
-    tunnel = presence.tunnel_hosts(inventory)
+    tunnel = [h for h in presence.tunnel_hosts(inventory) if h not in request.direct]
     if not tunnel or request.use_case == "presence":
         return request, (), ""
     # Every tunnel host gets its tunnel connection: tasks may be delegated to one outside the
@@ -181,6 +184,34 @@ def _leave_out_offline(
         return request, (), ""
     excluded = ":".join(f"!{o.host}" for o in offline)
     return dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}"), offline, ""
+
+
+def _record_tunnel_paths(
+    settings: Settings, inventory: Inventory, outcome: RunOutcome
+) -> list[str]:
+    """Endpoints whose tunnel was just proven are managed through it from now on (host_vars).
+
+    The first enrolment happens where the laptop is reachable (the office); afterwards the only
+    way to a laptop at home is its tunnel.
+    """
+    notes = []
+    for check in outcome.readiness:
+        host = inventory.hosts.get(check.host)
+        if (
+            check.check == "vpn"
+            and check.ok
+            and host is not None
+            and "endpoints" in host.groups
+            and host.provisioner_management == "direct"
+        ):
+            path = write_host_vars(
+                settings.comune_dir(inventory.comune),
+                host.name,
+                {"provisioner_management": "tunnel"},
+                "provisioner_management: how the controller reaches the host (set by provisioner)",
+            )
+            notes.append(f"{host.name}: managed through the tunnel from now on ({path})")
+    return notes
 
 
 def _nothing_left(

@@ -56,6 +56,8 @@ class PlaybookRequest:
     """Forget the cached facts of the run's hosts first (a reinstalled laptop)."""
     through_tunnel: tuple[str, ...] = ()
     """Hosts the controller reaches through the comune's VPN terminator (their tunnel address)."""
+    direct: tuple[str, ...] = ()
+    """Hosts reached at their inventory address this time, even if managed through the tunnel."""
 
 
 @dataclass(frozen=True)

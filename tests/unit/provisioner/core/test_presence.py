@@ -135,3 +135,43 @@ def test_an_unreadable_terminator_means_nobody_is_taken_for_offline(
 
     assert report.offline == () and "limit" not in fake_ansible.calls[-1]
     assert any("presence not read" in n for n in report.notes)
+
+
+def test_watch_applies_the_work_when_the_laptop_comes_back(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    from provisioner.core import helpdesk, watch  # noqa: PLC0415
+
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 7200)
+    helpdesk.reprovision(settings, "laptop-b", rotate_keys=True)
+    quiet = watch.round_once(settings)
+    assert [(e.kind, e.host) for e in quiet] == [("skipped", "laptop-b")]
+
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 5)
+    fake_ansible.events = [stats(**{"laptop-b": {"ok": 9, "changed": 2}, "gw-vpn-01": {"ok": 3}})]
+    events = watch.round_once(settings)
+
+    assert [(e.kind, e.host) for e in events] == [("started", "laptop-b"), ("applied", "laptop-b")]
+    run = fake_ansible.calls[-1]
+    assert run["extravars"]["provisioner_rotate_keys"] is True
+    assert run["limit"] == "laptop-b,gw-vpn-01"
+    [item] = history(settings).pending(SLUG)
+    assert (item.state, item.attempts, item.kind) == (
+        WorkState.APPLIED,
+        1,
+        WorkKind.ROTATE_KEYS,
+    )
+    assert history(settings).list_runs(SLUG, 1)[0].use_case == "watch"
+
+
+def test_expired_work_is_closed_and_named(settings: Settings, tunnel_comune: ComuneFiles) -> None:
+    from provisioner.core import watch  # noqa: PLC0415
+
+    store = history(settings)
+    store.want(SLUG, "laptop-b", WorkKind.ENABLE, last_seen=None, revision="r", expires=1.0)
+
+    events = watch.round_once(settings)
+
+    assert [(e.kind, e.host) for e in events] == [("expired", "laptop-b")]
+    assert store.pending(SLUG)[0].state == WorkState.EXPIRED
