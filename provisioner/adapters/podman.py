@@ -63,7 +63,8 @@ class ContainerSpec:
 
     name: str
     hostname: str
-    ssh_port: int
+    ssh_port: int | None
+    """Published on 127.0.0.1 (None: not published, e.g. a laptop at home behind NAT)."""
     networks: dict[str, str]
     tun: bool = False
     labels: dict[str, str] = field(default_factory=dict)
@@ -72,6 +73,10 @@ class ContainerSpec:
     # Namespaced sysctls set by podman at creation (--sysctl): a new network namespace copies
     # the host's values and runc mounts /proc/sys read-only, so nothing inside can change them.
     sysctls: dict[str, str] = field(default_factory=dict)
+    netns: Path | None = None
+    """Join this named network namespace instead of podman networks (``--network ns:``)."""
+    cap_net_admin: bool = False
+    """NET_ADMIN without the TUN device (a router that loads nftables rules)."""
 
 
 @dataclass(frozen=True)
@@ -271,11 +276,13 @@ class Podman:
             "--systemd=always",
             "--label",
             f"{LABEL}=1",
-            "-p",
-            f"127.0.0.1:{spec.ssh_port}:22",
         ]
+        if spec.ssh_port is not None:
+            args += ["-p", f"127.0.0.1:{spec.ssh_port}:22"]
         for key, value in spec.labels.items():
             args += ["--label", f"{key}={value}"]
+        if spec.netns is not None:
+            args += ["--network", f"ns:{spec.netns}"]
         for net, ip in spec.networks.items():
             args += ["--network", f"{net}:ip={ip}"]
         for host_name, address in spec.extra_hosts.items():
@@ -284,7 +291,22 @@ class Podman:
             args += ["--sysctl", f"{key}={value}"]
         if spec.tun:
             args += ["--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"]
+        elif spec.cap_net_admin:
+            args += ["--cap-add", "NET_ADMIN"]
         self._run([*args, image, "/sbin/init"])
+
+    def commit(self, name: str, image: str) -> None:
+        """Save a container's filesystem as an image (its installed state survives a move)."""
+        self._run(["commit", "-q", name, image], timeout=600)
+
+    def remove_image(self, image: str) -> None:
+        """Remove an image if present."""
+        self._run(["rmi", "-f", image], check=False)
+
+    def pid(self, name: str) -> int:
+        """The host pid of a running container's init (for nsenter/ip)."""
+        out = self._run(["inspect", "--format", "{{.State.Pid}}", name]).stdout.strip()
+        return int(out)
 
     def start(self, name: str) -> None:
         """Start an existing container."""

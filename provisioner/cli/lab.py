@@ -58,6 +58,30 @@ def lab_status(ctx: typer.Context) -> None:
     render.console.print(render.lab_table(Lab(settings_of(ctx)).status()))
 
 
+def lab_send_home(
+    ctx: typer.Context,
+    laptop: Annotated[str, typer.Argument(help="A lab laptop, e.g. laptop-02.")],
+) -> None:
+    """Send a laptop home: behind a NAT router, reachable only through the comune's tunnel."""
+    from provisioner.core import lab as lab_core  # noqa: PLC0415
+
+    with render.console.status("lab: sending home") as status:
+        said = lab_core.send_home(
+            settings_of(ctx), laptop, on_step=lambda step: status.update(f"lab: {step}")
+        )
+    render.console.print(said)
+
+
+def lab_back_to_office(
+    ctx: typer.Context,
+    laptop: Annotated[str, typer.Argument(help="A lab laptop sent home before.")],
+) -> None:
+    """Bring a laptop back to the office network (its SSH port on 127.0.0.1 again)."""
+    from provisioner.core import lab as lab_core  # noqa: PLC0415
+
+    render.console.print(lab_core.back_to_office(settings_of(ctx), laptop))
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``lab`` group to the root app."""
     group = typer.Typer(
@@ -67,4 +91,6 @@ def register(app: typer.Typer) -> None:
     command(group, "image")(lab_image)
     command(group, "down")(lab_down)
     command(group, "status")(lab_status)
+    command(group, "send-home")(lab_send_home)
+    command(group, "back-to-office")(lab_back_to_office)
     app.add_typer(group, name="lab")

@@ -276,11 +276,12 @@ def lab_table(rows: list[LabStatus]) -> Table:
     for row in rows:
         state = row.state.state if row.state else "absent"
         style = "green" if state == "running" else "red"
+        home = row.state is not None and row.state.labels.get("provisioner.lab.home")
         table.add_row(
             row.host.name,
             row.host.group,
             row.container,
-            f"127.0.0.1:{row.port}",
+            "home, behind NAT (tunnel only)" if home else f"127.0.0.1:{row.port}",
             Text(state, style=style),
         )
     return table

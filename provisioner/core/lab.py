@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import resource
 import secrets
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from provisioner.adapters import aptcache, hoststate, pki, vault
+from provisioner.adapters import aptcache, hoststate, netns, pki, vault
 from provisioner.adapters.files import atomic_write
 from provisioner.adapters.inventory_writer import document, write_document
 from provisioner.adapters.podman import ContainerSpec, ContainerState, Network, Podman
@@ -28,6 +29,8 @@ COMUNE = "lab"
 PREFIX = "prov-lab-"
 OFFICE = Network("provisioner-lab-office", "10.89.1.0/24")
 INTERNET = Network("provisioner-lab-internet", "10.89.2.0/24")
+INTERNET_GATEWAY = "10.89.2.1"
+"""The controller on the internet network: where the package cache answers."""
 ENV_PORT_BASE = "PROVISIONER_LAB_SSH_PORT_BASE"
 ENV_ADMIN_PASSWORD = "PROVISIONER_LAB_ADMIN_PASSWORD"
 GENERATED = "Written by `provisioner lab up`; regenerated on every run, do not edit."
@@ -109,6 +112,36 @@ MEETING_NAME = "meet.lab.provisioner.test"
 _MEETING_UNIT = "lab-meet"
 _MEETING_DIR = "/srv/meet"
 UNMANAGED = (INTRANET, MEETING)
+
+HOME_LABEL = "provisioner.lab.home"
+"""Label on a laptop that was sent home and on its home router."""
+HOME_IMAGE = "localhost/provisioner-lab-home"
+MAX_HOME = 79
+"""Home routers take 10.89.2.21-99 on the internet side (laptops start at .101)."""
+# The home router's filter: from the home LAN only the comune's public VPN endpoint and the
+# package cache (standing for the Debian mirror on the internet) are reachable; replies come
+# back through connection tracking; everything leaves masqueraded as the router's address.
+_HOME_NFT = """\
+table ip provisioner_home {{
+  chain forward {{
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "home0" ip daddr {vpn} udp dport {port} accept
+    iifname "home0" ip daddr {cache} tcp dport 3142 accept
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat;
+    oifname "eth0" masquerade
+  }}
+}}
+"""
+
+
+def home_router(number: int) -> LabHost:
+    """The NAT router of ``laptop-NN``'s home: on the internet side at 10.89.2.(20 + NN)."""
+    return LabHost(
+        f"home-{number:02d}", "", 0, {INTERNET.name: f"10.89.2.{20 + number}"}, forwards=True
+    )
 
 
 @dataclass(frozen=True)
@@ -323,8 +356,6 @@ class Lab:
         for name in self.podman.labelled(PREFIX):
             if name.startswith(PREFIX + "laptop-") and name not in wanted:
                 self.podman.remove(name)
-        # The laptops find the meeting platform by name, as a comune's DNS would tell them.
-        meeting_entry = {MEETING_NAME: MEETING.networks[OFFICE.name]}
         for host in (*self.hosts, *UNMANAGED):
             name = self.container(host)
             state = self.podman.state(name)
@@ -335,18 +366,11 @@ class Lab:
                 self.podman.remove(name)
                 state = None
             if state is None:
-                spec = ContainerSpec(
-                    name,
-                    host.name,
-                    self.port(host),
-                    host.networks,
-                    host.tun,
-                    labels={OWNER_LABEL: self.owner},
-                    extra_hosts=meeting_entry if host.group == "endpoints" else {},
-                    sysctls=host.sysctls,
-                )
-                self.podman.run(spec, IMAGE)
+                self.podman.run(self._spec(host), IMAGE)
             elif state.state != "running":
+                number = int(host.name.rsplit("-", 1)[1]) if state.labels.get(HOME_LABEL) else 0
+                if number:
+                    self._ensure_home(number)  # after a reboot: router, namespace, link
                 self.podman.start(name)
         self._check_forwarding()
         self._start_intranet()
@@ -365,11 +389,146 @@ class Lab:
             keys = self.podman.exec(name, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
             for line in keys.splitlines():
                 kind, blob = line.split()[:2]
-                known.append(f"[127.0.0.1]:{self.port(host)} {kind} {blob}")
+                # Keys are known by host name (HostKeyAlias): the same key whether the laptop is
+                # reached at the office or through its tunnel from home.
+                known.append(f"{host.name} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         step("writing the inventory")
         self._write_inventory(pubkey, ca)
         return self.status()
+
+    @property
+    def home_file(self) -> Path:
+        """The lab's laptops that are at home (their numbers)."""
+        return self.dir / "home.json"
+
+    def at_home(self) -> list[int]:
+        """Numbers of the laptops sent home."""
+        try:
+            return sorted(int(n) for n in json.loads(self.home_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def _laptop(self, name: str) -> tuple[LabHost, int]:
+        host = next((h for h in self.hosts if h.name == name and h.group == "endpoints"), None)
+        if host is None:
+            laptops = [h.name for h in self.hosts if h.group == "endpoints"]
+            raise InputError(f"{name!r} is no laptop of the lab ({', '.join(laptops)})")
+        number = int(name.rsplit("-", 1)[1])
+        if number > MAX_HOME:
+            raise InputError(f"{name}: only laptop-01..{MAX_HOME:02d} can be sent home")
+        return host, number
+
+    def send_home(self, name: str, on_step: Callable[[str], None] | None = None) -> str:
+        """Move a laptop home: behind a NAT router, reachable only through its tunnel.
+
+        The laptop keeps its disk (the container is committed and started again, as a laptop
+        is switched off at the office and on at home) but loses its published SSH port and its
+        place on the lab's networks: its only link goes to its home router, which lets it reach
+        the comune's public VPN endpoint and nothing else of the lab. Returns what was done.
+
+        Raises:
+            InputError: not a lab laptop, or its container is not running.
+        """
+        step = on_step or (lambda _text: None)
+        host, number = self._laptop(name)
+        container = self.container(host)
+        state = self.podman.state(container)
+        if state is None or state.state != "running":
+            raise InputError(f"{name}: its container {container} is not running (lab up first)")
+        if state.labels.get(HOME_LABEL):
+            return f"{name} is at home already"
+        step("starting the home router")
+        self._ensure_home(number)
+        step(f"moving {name} home")
+        image = f"{HOME_IMAGE}:{name}"
+        self.podman.commit(container, image)
+        self.podman.remove(container)
+        self.podman.run(self._home_spec(host, number), image)
+        self.podman.wait_for_unit(container, "multi-user.target", timeout=120)
+        atomic_write(self.home_file, json.dumps([*self.at_home(), number]), mode=0o600)
+        return f"{name} is at home: behind NAT, reachable only through its tunnel"
+
+    def back_to_office(self, name: str) -> str:
+        """Bring a laptop back to the office network (its SSH port published again)."""
+        host, number = self._laptop(name)
+        container = self.container(host)
+        state = self.podman.state(container)
+        if state is None or not state.labels.get(HOME_LABEL):
+            return f"{name} is at the office already"
+        image = f"{HOME_IMAGE}:{name}"
+        self.podman.commit(container, image)
+        self.podman.remove(container)
+        self.podman.run(self._spec(host), image)
+        self.podman.remove(self.container(home_router(number)))
+        netns.delete(self._home_netns(number))
+        self.podman.wait_for_unit(container, "multi-user.target", timeout=120)
+        home = [n for n in self.at_home() if n != number]
+        atomic_write(self.home_file, json.dumps(home), mode=0o600)
+        return f"{name} is back at the office"
+
+    def _home_netns(self, number: int) -> str:
+        return f"prov-lab-home-{number:02d}"
+
+    def _home_spec(self, host: LabHost, number: int) -> ContainerSpec:
+        return ContainerSpec(
+            self.container(host),
+            host.name,
+            None,
+            {},
+            host.tun,
+            labels={OWNER_LABEL: self.owner, HOME_LABEL: "1"},
+            extra_hosts={MEETING_NAME: MEETING.networks[OFFICE.name]},
+            netns=netns.path(self._home_netns(number)),
+        )
+
+    def _ensure_home(self, number: int) -> None:
+        """The home router of laptop ``number`` runs with its NAT; the home namespace is wired."""
+        router = home_router(number)
+        name = self.container(router)
+        state = self.podman.state(name)
+        if state is None:
+            self.podman.run(
+                ContainerSpec(
+                    name,
+                    router.name,
+                    None,
+                    router.networks,
+                    labels={OWNER_LABEL: self.owner, HOME_LABEL: "1"},
+                    sysctls=router.sysctls,
+                    cap_net_admin=True,
+                ),
+                IMAGE,
+            )
+        elif state.state != "running":
+            self.podman.start(name)
+        self.podman.wait_for_unit(name, "multi-user.target", timeout=120)
+        rules = _HOME_NFT.format(
+            vpn=FIXED_HOSTS[0].networks[INTERNET.name], port=51820, cache=INTERNET_GATEWAY
+        )
+        self.podman.exec(
+            name,
+            [
+                "sh",
+                "-c",
+                "command -v nft >/dev/null || { apt-get update -qq && "
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null; }; "
+                "nft delete table ip provisioner_home 2>/dev/null; nft -f -",
+            ],
+            stdin=rules,
+        )
+        space = self._home_netns(number)
+        netns.create(space)
+        if not netns.link_up(space, "eth0"):
+            netns.veth(
+                netns=space,
+                inner="eth0",
+                inner_address=f"192.168.{number}.10/24",
+                gateway=f"192.168.{number}.1",
+                router_pid=self.podman.pid(name),
+                outer="home0",
+                outer_address=f"192.168.{number}.1/24",
+            )
 
     def status(self) -> list[LabStatus]:
         """State of every lab container."""
@@ -398,7 +557,27 @@ class Lab:
         for net in (OFFICE, INTERNET):
             if f"network {net.name}" in mine:
                 self.podman.remove_network(net.name)
+        for number in self.at_home():
+            netns.delete(self._home_netns(number))
+            self.podman.remove_image(f"{HOME_IMAGE}:laptop-{number:02d}")
+        self.home_file.unlink(missing_ok=True)
         return [name for name in mine if not name.startswith("network ")]
+
+    def _spec(self, host: LabHost) -> ContainerSpec:
+        """The container of a lab host at the office (its SSH port published)."""
+        return ContainerSpec(
+            self.container(host),
+            host.name,
+            self.port(host),
+            host.networks,
+            host.tun,
+            labels={OWNER_LABEL: self.owner},
+            # The laptops find the meeting platform by name, as a comune's DNS would tell them.
+            extra_hosts=(
+                {MEETING_NAME: MEETING.networks[OFFICE.name]} if host.group == "endpoints" else {}
+            ),
+            sysctls=host.sysctls,
+        )
 
     def _check_forwarding(self) -> None:
         """Every container that routes forwards: podman gave it the sysctl at creation."""
@@ -519,7 +698,8 @@ class Lab:
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(self.key_file),
             "ansible_ssh_common_args": (
-                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes"
+                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes "
+                "-o HostKeyAlias={{ inventory_hostname }}"
             ),
             "baseline_admin_ssh_keys": [pubkey],
             "baseline_admin_password": "{{ vault_baseline_admin_password }}",
@@ -578,3 +758,13 @@ def up(
 def _write_generated(path: Path, values: dict[str, Any]) -> None:
     """A lab inventory file, through the inventory writer (mode 0600: it names keys)."""
     write_document(path, document(values, header=[GENERATED]), mode=0o600)
+
+
+def send_home(settings: Settings, laptop: str, on_step: Callable[[str], None] | None = None) -> str:
+    """Move a lab laptop home, behind NAT (see :meth:`Lab.send_home`)."""
+    return Lab(settings).send_home(laptop, on_step)
+
+
+def back_to_office(settings: Settings, laptop: str) -> str:
+    """Bring a lab laptop back to the office network (see :meth:`Lab.back_to_office`)."""
+    return Lab(settings).back_to_office(laptop)

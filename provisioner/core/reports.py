@@ -15,9 +15,8 @@ from typing import Any
 import jinja2
 
 from provisioner.adapters.files import atomic_write
-from provisioner.errors import ExitCode
 from provisioner.models.comply import Cell, CellState, ComuneResult, DriftItem
-from provisioner.models.run import ReportFiles, RunReport
+from provisioner.models.run import ReportFiles, RunReport, format_seen
 
 SCHEMA_ID = "https://provisioner.invalid/schemas/run-report-1.json"
 """``$schema`` of every report document (provisioner/schemas/run-report.schema.json)."""
@@ -51,6 +50,10 @@ def document(
                     c.role: {"state": str(c.state), "drift": c.drift, "failed": c.failed}
                     for c in host_cells
                 },
+                "readiness": [
+                    {"check": r.check, "ok": r.ok, "reason": r.reason}
+                    for r in outcome.readiness_of(h.host)
+                ],
             }
         )
     # Check runs list what would change (the drift); apply runs what they changed.
@@ -71,9 +74,7 @@ def document(
         "use_case": report.use_case,
         "check_mode": report.check,
         "status": str(outcome.status),
-        "exit_code": int(
-            ExitCode.DRIFT if drift and report.exit_code == ExitCode.OK else report.exit_code
-        ),
+        "exit_code": int(report.exit_code),
         "started": _iso(outcome.started),
         "finished": _iso(outcome.finished),
         "duration_s": round(outcome.finished - outcome.started, 1),
@@ -101,6 +102,7 @@ def document(
             }
             for t in outcome.failed_tasks
         ],
+        "offline": [{"host": o.host, "last_seen": o.last_seen} for o in report.offline],
         "error": outcome.error,
         "totals": {
             "hosts": len(outcome.hosts),
@@ -108,18 +110,22 @@ def document(
             "changed": len(outcome.changed_tasks),
             "failed": sum(t.outcome == "failed" for t in outcome.failed_tasks),
             "unreachable": sum(1 for h in outcome.hosts if h.unreachable),
+            "offline": len(report.offline),
+            "not_ready": sum(1 for r in outcome.readiness if not r.ok),
         },
     }
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("provisioner", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["seen"] = format_seen
+    return env
 
 
 def html(doc: dict[str, Any]) -> str:
@@ -160,15 +166,34 @@ def junit(doc: dict[str, Any]) -> str:
                     for d in items
                 )
             cases.append(case)
+        for check in host["readiness"]:
+            case = ET.Element(
+                "testcase",
+                name=f"readiness: {check['check']}",
+                classname=f"{doc['comune']}.{host['host']}",
+                time="0",
+            )
+            if not check["ok"]:
+                failure = ET.SubElement(case, "failure", message="not ready", type="readiness")
+                failure.text = check["reason"]
+            cases.append(case)
+    for off in doc["offline"]:
+        case = ET.Element(
+            "testcase", name="offline", classname=f"{doc['comune']}.{off['host']}", time="0"
+        )
+        seen = format_seen(off["last_seen"])
+        ET.SubElement(case, "skipped", message=f"offline, not checked (last seen {seen})")
+        cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
     errors = sum(1 for c in cases if c.find("error") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
     suite = ET.Element(
         "testsuite",
         name=f"{doc['use_case']}.{doc['comune']}",
         tests=str(len(cases)),
         failures=str(failures),
         errors=str(errors),
-        skipped="0",
+        skipped=str(skipped),
         time=str(doc["duration_s"]),
         timestamp=doc["started"].removesuffix("+00:00"),
         hostname="localhost",

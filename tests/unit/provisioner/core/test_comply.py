@@ -183,7 +183,15 @@ def test_reports_validate_against_their_schemas(
     assert files.directory == tmp_path / "r" / SLUG / result.report.run_id  # type: ignore[union-attr]
     doc = json.loads(files.json.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(reports.schema()).validate(doc)
-    assert doc["totals"] == {"hosts": 5, "drift": 3, "changed": 4, "failed": 1, "unreachable": 1}
+    assert doc["totals"] == {
+        "hosts": 5,
+        "drift": 3,
+        "changed": 4,
+        "failed": 1,
+        "unreachable": 1,
+        "offline": 0,
+        "not_ready": 0,
+    }
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert hosts["gw-rd-01"]["roles"] == {
         "rd_gateway": {"state": "failed", "drift": 0, "failed": 1}

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
 
 from provisioner.config import Settings
-from provisioner.core import enable, presence
+from provisioner.core import enable, presence, reports
 from provisioner.core.runs import history
 from provisioner.errors import ExitCode
 from provisioner.models.pending import WorkKind, WorkState
@@ -91,6 +92,17 @@ def test_an_offline_laptop_is_left_out_and_its_work_waits_until_a_run_reaches_it
     assert report.exit_code == ExitCode.HOSTS_OFFLINE
     summary = json.loads((report.run_dir / "summary.json").read_text())
     assert summary["exit_code"] == 9 and summary["offline"][0]["host"] == "laptop-b"
+    assert report.files is not None
+    doc = json.loads(report.files.json.read_text())
+    jsonschema.Draft202012Validator(reports.schema()).validate(doc)
+    assert doc["offline"] == [{"host": "laptop-b", "last_seen": int(now - 3600)}]
+    assert doc["exit_code"] == 9 and doc["totals"]["offline"] == 1
+    junit = report.files.junit.read_text()
+    assert 'classname="castelnuovo.laptop-b"' in junit and "offline, not checked" in junit
+    assert (
+        "laptop-b" in report.files.html.read_text()
+        and "offline-row" in report.files.html.read_text()
+    )
     store = history(settings)
     assert store.offline_of(report.run_id)[0].host == "laptop-b"
     [work] = store.pending(SLUG, open_only=True)
