@@ -216,7 +216,8 @@ class _Collector:
                     task.removeprefix(PRESENCE_PREFIX).strip(),
                     ok,
                     tuple(str(line) for line in res.get("stdout_lines") or ()),
-                    "" if ok else redact(_message(res)),
+                    # A read-only script says why on stderr ("non-zero return code" says nothing).
+                    "" if ok else redact(str(res.get("stderr") or "").strip() or _message(res)),
                 )
             )
             self.emit(ProgressEvent("ok" if ok else "failed", host=host, task=task, role=role))

@@ -40,9 +40,13 @@ class Presence:
     """Endpoint host -> epoch of its latest handshake (None: never, or no peer)."""
     error: str = ""
     """Why the terminator could not be read (then nobody is taken for offline)."""
+    down: str = ""
+    """Why no endpoint can be on: the terminator's tunnel is down (it said so)."""
 
     def online(self, host: str) -> bool:
         """Whether ``host`` made a handshake lately (or the terminator could not be read)."""
+        if self.down:
+            return False
         if self.error:
             return True
         seen = self.last_seen.get(host)
@@ -148,6 +152,8 @@ def read(
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     probe = next((p for p in outcome.probes if p.host == terminator and p.check == "peers"), None)
+    if probe is not None and not probe.ok and "tunnel down" in probe.message:
+        return Presence(terminator, checked, down=f"{terminator}: {probe.message}")
     if probe is None or not probe.ok or outcome.status != RunStatus.SUCCESSFUL:
         reason = probe.message if probe else (outcome.error or "unreachable")
         return Presence(terminator, checked, error=f"{terminator}: {reason}")

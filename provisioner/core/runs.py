@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from provisioner.adapters import accel
 from provisioner.adapters.accel import Acceleration
@@ -27,6 +28,7 @@ from provisioner.models.run import (
     COMPLY,
     OfflineHost,
     PlaybookRequest,
+    ReadinessCheck,
     RunOutcome,
     RunReport,
     RunStatus,
@@ -97,10 +99,9 @@ def run_playbook(
     chosen = runner or executor(settings)
     with store.lock(request.comune):
         notes = prepare() if prepare is not None else []
-        request, offline, presence_note = _leave_out_offline(
-            settings, request, inventory, chosen, password, cancel
-        )
-        notes += [presence_note] if presence_note else []
+        reach = _leave_out_offline(settings, request, inventory, chosen, password, cancel)
+        request, offline = reach.request, reach.offline
+        notes += [reach.note] if reach.note else []
         started = time.time()
         run_id = new_run_id(started)
         run_dir = store.start(
@@ -126,6 +127,8 @@ def run_playbook(
         except BaseException:
             store.fail(run_id, RunStatus.INTERRUPTED, "interrupted")
             raise
+        if reach.not_ready:
+            outcome = dataclasses.replace(outcome, readiness=outcome.readiness + reach.not_ready)
         if not request.check:
             notes += _record_tunnel_paths(settings, inventory, outcome)
         report = RunReport(
@@ -153,6 +156,17 @@ def run_playbook(
     return report
 
 
+@dataclass(frozen=True)
+class _Reach:
+    """How a run reaches the comune's endpoints, decided from the terminator's peers."""
+
+    request: PlaybookRequest
+    offline: tuple[OfflineHost, ...] = ()
+    note: str = ""
+    not_ready: tuple[ReadinessCheck, ...] = ()
+    """Readiness failures known without running: the terminator's tunnel is down."""
+
+
 def _leave_out_offline(
     settings: Settings,
     request: PlaybookRequest,
@@ -160,30 +174,39 @@ def _leave_out_offline(
     executor: Executor,
     password: str | None,
     cancel: threading.Event | None,
-) -> tuple[PlaybookRequest, tuple[OfflineHost, ...], str]:
+) -> _Reach:
     """Reach tunnel-managed endpoints through the tunnel; leave out those that are offline.
 
-    Returns the request to run, the offline hosts of its scope and a note when the terminator
-    could not say who is on (then every endpoint is attempted).
+    When the terminator cannot say who is on, every endpoint is attempted (with a note); when
+    it says its tunnel is down, no tunnel-managed endpoint can be reached: each is left out
+    and its ``vpn`` readiness fails with that reason.
     """
     tunnel = [h for h in presence.tunnel_hosts(inventory) if h not in request.direct]
     if not tunnel or request.use_case == "presence":
-        return request, (), ""
+        return _Reach(request)
     # Every tunnel host gets its tunnel connection: tasks may be delegated to one outside the
     # run's scope (the RDP probe runs from a user's laptop).
     request = dataclasses.replace(request, through_tunnel=tuple(tunnel))
     scope = presence.scope(inventory, request.limit)
     in_scope = [h for h in tunnel if scope is None or h in scope]
     if not in_scope:
-        return request, (), ""
+        return _Reach(request)
     reading = presence.read(settings, inventory, executor, vault_password=password, cancel=cancel)
     if reading.error:
-        return request, (), f"presence not read ({reading.error}); every endpoint attempted"
+        return _Reach(request, note=f"presence not read ({reading.error}); endpoints attempted")
     offline = reading.offline(in_scope)
     if not offline:
-        return request, (), ""
+        return _Reach(request)
     excluded = ":".join(f"!{o.host}" for o in offline)
-    return dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}"), offline, ""
+    request = dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}")
+    if reading.down:
+        return _Reach(
+            request,
+            offline,
+            f"{reading.down}: the endpoints managed through it cannot be reached",
+            tuple(ReadinessCheck(o.host, "vpn", False, reading.down) for o in offline),
+        )
+    return _Reach(request, offline)
 
 
 def _record_tunnel_paths(

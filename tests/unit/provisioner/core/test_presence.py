@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from provisioner.config import Settings
-from provisioner.core import enable, presence, reports
+from provisioner.core import comply, enable, presence, reports
 from provisioner.core.runs import history
 from provisioner.errors import ExitCode
 from provisioner.models.pending import WorkKind, WorkState
@@ -21,6 +21,7 @@ from tests.unit.fakes import (
     SLUG,
     ComuneFiles,
     FakeAnsibleRunner,
+    on_failed,
     on_ok,
     stats,
     task_start,
@@ -187,3 +188,24 @@ def test_expired_work_is_closed_and_named(settings: Settings, tunnel_comune: Com
 
     assert [(e.kind, e.host) for e in events] == [("expired", "laptop-b")]
     assert store.pending(SLUG)[0].state == WorkState.EXPIRED
+
+
+def test_a_terminator_whose_tunnel_is_down_fails_vpn_readiness_of_tunnel_endpoints(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    down = "tunnel down: interface wg0 is not up"
+    fake_ansible.by_playbook["presence.yml"] = [
+        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
+        stats(**{"gw-vpn-01": {"failures": 1}}),
+    ]
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5}, "laptop-c": {"ok": 5}})]
+
+    report = comply.comply(settings, [SLUG]).results[0].report
+    assert report is not None
+
+    assert fake_ansible.calls[-1]["limit"] == "all:!laptop-a:!laptop-b"
+    assert [(r.host, r.check, r.ok, r.reason) for r in report.outcome.readiness] == [
+        ("laptop-a", "vpn", False, f"gw-vpn-01: {down}"),
+        ("laptop-b", "vpn", False, f"gw-vpn-01: {down}"),
+    ]
+    assert report.exit_code == ExitCode.HOSTS_FAILED
