@@ -17,8 +17,8 @@ from provisioner.adapters.history import History, new_run_id
 from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
+from provisioner.core import admin_password, pending, presence
 from provisioner.core import inventory as inventory_core
-from provisioner.core import pending, presence
 from provisioner.core.secrets import require_vault_password
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.models.comply import drift_items
@@ -99,6 +99,8 @@ def run_playbook(
     chosen = runner or executor(settings)
     with store.lock(request.comune):
         notes = prepare() if prepare is not None else []
+        # Once per host, not per run: the admin password's slow hash (kept in the vault).
+        notes += admin_password.ensure(inventory, request.inventory, password)
         reach = _leave_out_offline(settings, request, inventory, chosen, password, cancel)
         request, offline = reach.request, reach.offline
         notes += [reach.note] if reach.note else []
