@@ -93,6 +93,13 @@ CREATE TABLE IF NOT EXISTS pending_work (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS pending_open ON pending_work (comune, host, state);
+-- When each endpoint's tunnel was last seen (latest handshake): kept across terminator restarts.
+CREATE TABLE IF NOT EXISTS last_seen (
+    comune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (comune, host)
+);
 CREATE TABLE IF NOT EXISTS drift_items (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
@@ -547,6 +554,21 @@ class History:
                 _work(row)
                 for row in conn.execute(f"SELECT * FROM pending_work WHERE id IN ({marks})", ids)
             ]
+
+    def seen(self, comune: str, observed: dict[str, float]) -> dict[str, float]:
+        """Remember the latest handshakes observed; return the latest known per host."""
+        with self._db() as conn:
+            conn.executemany(
+                "INSERT INTO last_seen (comune, host, seen) VALUES (?, ?, ?)"
+                " ON CONFLICT (comune, host) DO UPDATE SET seen = MAX(seen, excluded.seen)",
+                [(comune, host, epoch) for host, epoch in observed.items()],
+            )
+            return {
+                str(r[0]): float(r[1])
+                for r in conn.execute(
+                    "SELECT host, seen FROM last_seen WHERE comune = ?", (comune,)
+                )
+            }
 
     def offline_of(self, run_id: str) -> list[OfflineHost]:
         """The hosts a run left out as offline."""

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioner.adapters.history import History
 from provisioner.config import Settings
 from provisioner.errors import ProvisionerError
 from provisioner.models.inventory import Inventory
@@ -42,6 +43,8 @@ class Presence:
     """Why the terminator could not be read (then nobody is taken for offline)."""
     down: str = ""
     """Why no endpoint can be on: the terminator's tunnel is down (it said so)."""
+    online_now: frozenset[str] = frozenset()
+    """Hosts whose peer the terminator has a handshake for now (not only remembered)."""
 
     def online(self, host: str) -> bool:
         """Whether ``host`` made a handshake lately (or the terminator could not be read)."""
@@ -50,7 +53,9 @@ class Presence:
         if self.error:
             return True
         seen = self.last_seen.get(host)
-        return seen is not None and self.checked - seen <= RECENT_HANDSHAKE
+        return (
+            host in self.online_now and seen is not None and self.checked - seen <= RECENT_HANDSHAKE
+        )
 
     def offline(self, hosts: Iterable[str]) -> tuple[OfflineHost, ...]:
         """The hosts of ``hosts`` that are not online, with when they were last seen."""
@@ -158,12 +163,21 @@ def read(
         reason = probe.message if probe else (outcome.error or "unreachable")
         return Presence(terminator, checked, error=f"{terminator}: {reason}")
     by_address = parse_peers(probe.lines)
+    observed = {
+        h.name: seen
+        for h in inventory.group(ENDPOINTS)
+        if h.vpn_client_address is not None
+        and (seen := by_address.get(h.vpn_client_address)) is not None
+    }
+    # A terminator restarted forgets its peers' handshakes: the history remembers them.
+    known = History(settings.state).seen(inventory.comune, observed)
     return Presence(
         terminator,
         checked,
         {
-            h.name: by_address.get(h.vpn_client_address)
+            h.name: known.get(h.name)
             for h in inventory.group(ENDPOINTS)
             if h.vpn_client_address is not None
         },
+        online_now=frozenset(observed),
     )

@@ -209,3 +209,19 @@ def test_a_terminator_whose_tunnel_is_down_fails_vpn_readiness_of_tunnel_endpoin
         ("laptop-b", "vpn", False, f"gw-vpn-01: {down}"),
     ]
     assert report.exit_code == ExitCode.HOSTS_FAILED
+
+
+def test_last_seen_is_remembered_when_the_terminator_forgets_its_handshakes(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 60)
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+    assert enable.enable(settings, SLUG).offline == ()
+
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 5, 0)  # the gateway restarted
+    report = enable.enable(settings, SLUG)
+
+    assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
+        ("laptop-b", int(now - 60))
+    ]
