@@ -1,0 +1,197 @@
+"""Laptops at home on the real lab: reached only through the comune's tunnel, left out while
+switched off, their work applied by `watch` when they come back, readiness proven every time.
+
+Runs after the helpdesk tests (the lab is converged; every laptop is managed through the tunnel
+since its first enable) and leaves laptop-02 at home.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import LabEnv, host_states, readiness
+
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
+
+GATEWAY = "prov-lab-lab-vpn-gw"
+HOME = "laptop-02"
+HOME_CONTAINER = f"prov-lab-{HOME}"
+TIMER = "apt-daily.timer"
+
+
+def _tcp(lab: LabEnv, container: str, address: str, port: int) -> bool:
+    """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
+    return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
+
+
+def _address(lab: LabEnv, host: str) -> str:
+    path = lab.inventory_dir / "lab" / "host_vars" / f"{host}.yml"
+    match = re.search(r"vpn_client_address: (\S+)", path.read_text(encoding="utf-8"))
+    assert match, path
+    return match[1]
+
+
+def _handshakes(lab: LabEnv) -> dict[str, int]:
+    """Gateway peers' latest handshakes: tunnel address -> epoch (0: never)."""
+    out = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
+    return {line.split()[3].split("/")[0]: int(line.split()[4]) for line in out}
+
+
+@pytest.fixture(scope="module")
+def home(lab: LabEnv) -> Iterator[LabEnv]:
+    converged = lab.run("enable", "lab")
+    assert converged.returncode == 0, converged.stdout + converged.stderr
+    sent = lab.run("lab", "send-home", HOME)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    yield lab
+
+
+def test_a_laptop_at_home_is_managed_through_the_tunnel_only(home: LabEnv) -> None:
+    key = home.state_dir / "lab" / "id_ed25519"
+    direct = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-i", str(key), "-p", "22412",
+         "-o", f"UserKnownHostsFile={home.state_dir / 'lab' / 'known_hosts'}",
+         "-o", f"HostKeyAlias={HOME}", "root@127.0.0.1", "true"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    assert direct.returncode == 255 and "refused" in direct.stderr
+    laptop_01, laptop_02 = _address(home, "laptop-01"), _address(home, HOME)
+    # Only the management source (the gateway, the jump host) reaches the endpoints' SSH.
+    assert _tcp(home, GATEWAY, laptop_02, 22)
+    assert not _tcp(home, "prov-lab-laptop-01", laptop_02, 22)
+    assert not _tcp(home, "prov-lab-lab-desk-01", laptop_02, 22)
+    assert not _tcp(home, HOME_CONTAINER, laptop_01, 22)
+    # From home, only the comune's public VPN endpoint: not another laptop on the internet side.
+    assert not _tcp(home, HOME_CONTAINER, "10.89.2.101", 22)
+
+    result = home.run("comply", "lab")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 drift items" in result.stdout
+    summary = home.summary(result.stdout)
+    assert host_states(summary)[HOME]["unreachable"] == 0
+    assert readiness(summary)[(HOME, "vpn")] is True
+
+    # A change made by hand at home is drift, and remediation reaches it through the tunnel.
+    assert home.podman("exec", HOME_CONTAINER, "systemctl", "stop", TIMER).returncode == 0
+    drift = home.run("comply", "lab", "--remediate")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert "1 drift items on 1 hosts" in drift.stdout and "Enable the APT timers" in drift.stdout
+    assert "remediation run" in drift.stdout and f"on {HOME}:" in drift.stdout
+    again = home.run("comply", "lab")
+    assert again.returncode == 0 and "0 drift items" in again.stdout, again.stdout
+    active = home.podman("exec", HOME_CONTAINER, "systemctl", "is-active", TIMER)
+    assert active.stdout.strip() == "active"
+
+
+def test_a_laptop_switched_off_is_offline_not_failed_and_watch_applies_its_work(
+    home: LabEnv,
+) -> None:
+    # Baseline: the same enable with the laptop on.
+    started = time.monotonic()
+    on = home.run("enable", "lab")
+    with_it = time.monotonic() - started
+    assert on.returncode == 0, on.stdout + on.stderr
+    address = _address(home, HOME)
+    assert _handshakes(home)[address] > 0
+
+    assert home.podman("stop", "-t", "5", HOME_CONTAINER).returncode == 0
+    # The gateway forgets handshakes when its tunnel restarts; provisioner's history does not.
+    # (Without the restart the gateway would still remember a handshake under 3 minutes old.)
+    restart = home.podman("exec", GATEWAY, "systemctl", "restart", "wg-quick@wg0")
+    assert restart.returncode == 0, restart.stderr
+    laptop_01 = _address(home, "laptop-01")
+    deadline = time.monotonic() + 60
+    while _handshakes(home).get(laptop_01, 0) == 0 and time.monotonic() < deadline:
+        time.sleep(1)  # laptop-01's keepalive brings its handshake back within seconds
+
+    started = time.monotonic()
+    off = home.run("enable", "lab")
+    without_it = time.monotonic() - started
+    checked = home.run("comply", "lab")
+
+    assert off.returncode == 9, off.stdout + off.stderr
+    assert checked.returncode == 9, checked.stdout + checked.stderr
+    for result in (off, checked):
+        summary = home.summary(result.stdout)
+        assert [o["host"] for o in summary["offline"]] == [HOME]
+        assert summary["offline"][0]["last_seen"] > 0
+        assert HOME not in host_states(summary)
+        assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in summary["hosts"])
+    assert "offline, not checked" in checked.stdout and "last seen 20" in checked.stdout
+    assert without_it <= with_it + 5, (with_it, without_it)
+    pending = home.run("pending", "--comune", "lab")
+    assert pending.returncode == 0 and HOME in pending.stdout and "enable" in pending.stdout
+
+    # Back on: watch applies the work within two polling intervals of its first handshake.
+    interval = 10
+    watch = home.popen("watch", "--comune", "lab", "--interval", str(interval), "--rounds", "6")
+    try:
+        assert home.podman("start", HOME_CONTAINER).returncode == 0
+        deadline = time.monotonic() + 120
+        while _handshakes(home).get(address, 0) < time.time() - 60:
+            assert time.monotonic() < deadline, "the laptop made no handshake after its start"
+            time.sleep(1)
+        seen = time.monotonic()
+        lines: list[str] = []
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            lines.append(line)
+            if line.startswith("started") and HOME in line:
+                assert time.monotonic() - seen <= 2 * interval + 15, lines
+            if line.startswith(("applied", "failed")) and HOME in line:
+                break
+    finally:
+        watch.terminate()
+        watch.wait(timeout=60)
+    assert any(line.startswith("applied") and HOME in line for line in lines), "".join(lines)
+    settled = home.run("pending", "--comune", "lab", "--all")
+    assert "applied" in settled.stdout and home.run("pending").stdout.count(HOME) == 0
+
+
+def test_a_stopped_gateway_tunnel_fails_vpn_readiness_with_the_reason(home: LabEnv) -> None:
+    stop = home.podman("exec", GATEWAY, "systemctl", "stop", "wg-quick@wg0")
+    assert stop.returncode == 0, stop.stderr
+    try:
+        checked = home.run("comply", "lab")
+        dry = home.run("enable", "lab", "--check")
+        for result in (checked, dry):
+            assert result.returncode == 3, result.stdout + result.stderr
+            summary = home.summary(result.stdout)
+            failed = {r["host"]: r for r in summary["readiness"] if not r["ok"]}
+            assert {"laptop-01", HOME} <= set(failed), summary["readiness"]
+            assert "tunnel down" in failed[HOME]["reason"]
+        assert "vpn: FAIL (lab-vpn-gw: tunnel down" in checked.stdout + dry.stdout
+    finally:
+        fixed = home.run("enable", "lab")
+    assert fixed.returncode in (0, 9), fixed.stdout + fixed.stderr
+    healthy = home.run("comply", "lab")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert readiness(home.summary(healthy.stdout))[(HOME, "vpn")] is True
+
+
+def test_rotating_the_key_of_a_laptop_at_home_keeps_the_run_alive(home: LabEnv) -> None:
+    address = _address(home, HOME)
+    old = home.podman("exec", HOME_CONTAINER, "wg", "show", "wg0", "public-key").stdout.strip()
+
+    result = home.run("reprovision", HOME, "--rotate-keys")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = home.summary(result.stdout)
+    assert summary["status"] == "successful" and summary["exit_code"] == 0
+    assert readiness(summary)[(HOME, "vpn")] is True
+    new = home.podman("exec", HOME_CONTAINER, "wg", "show", "wg0", "public-key").stdout.strip()
+    assert new and new != old
+    dump = home.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
+    peers = {line.split()[0]: line.split()[3].split("/")[0] for line in dump}
+    assert peers.get(new) == address and old not in peers
+    assert _handshakes(home)[address] >= time.time() - 180
+    # Recorded as successful in the history, not interrupted by the tunnel's key change.
+    shown = home.run("runs", "show", summary["run_id"])
+    assert shown.returncode == 0 and "successful" in shown.stdout, shown.stdout
