@@ -9,6 +9,7 @@ parser are checked against an independent reading of each vendor.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,8 +95,14 @@ class GearLab:
         self.net.start()  # binds every port before returning
 
     def stop(self) -> None:
-        """Close every device's port."""
-        self.net.stop()
+        """Close every device's port (side by side: each takes up to a second to notice)."""
+        threads = [
+            threading.Thread(target=self.net.stop, args=(name,), daemon=True) for name in self.specs
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def stop_device(self, name: str) -> None:
         """Stop one device (its port closes), the others keep running."""

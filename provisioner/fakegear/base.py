@@ -127,6 +127,11 @@ class FakeDevice(ABC):
         self.received: list[str] = []
         self.auth_attempts: list[str] = []
         """User names of password attempts that reached the device (never the password)."""
+        self.silent_loss = False
+        """When the device cuts a connection, it does not notice the session is gone (a network
+        failure without FIN or RST): the session lingers until :meth:`session_ended` is called,
+        as a real device waits for its TCP timeout."""
+        self.lingering: list[Session] = []
         self.host_key = host_key(host_key_seed or secrets.token_bytes(32), hostname)
 
     def reject(self, line: str) -> None:

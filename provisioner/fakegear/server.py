@@ -95,7 +95,10 @@ def _channel_to_shell_tap(
             shell.stop()
             break
         try:
-            if byte in CONTROL_KEYS and not buffer.getvalue():
+            # Control keys act at once; so does the answer to a one-key question (RouterOS's
+            # "Hijacking Safe Mode ... [u/r/d]").
+            one_key = shell.session.vendor.get("hijack") and byte.isalpha()
+            if (byte in CONTROL_KEYS or one_key) and not buffer.getvalue():
                 shell.stdin.write(byte.decode() + "\n")
                 shell_replied.clear()
             elif byte in (b"\r", b"\n"):
@@ -161,7 +164,9 @@ class GearSshServer(ParamikoSshServer):  # type: ignore[misc]
             shell.start()
         finally:
             run_srv.clear()
-            if shell is not None:
+            if shell is not None and session.cut and device.silent_loss:
+                device.lingering.append(session)
+            elif shell is not None:
                 device.session_ended(session)
             transport.close()
             with self._active_sessions_lock:
