@@ -119,6 +119,16 @@ class WireGuard(_Model):
     peers: list[Peer] = []
     keep_peers: list[Name] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_none(cls, data: Any) -> Any:
+        # Ansible passes an unset pool or address as "".
+        if isinstance(data, Mapping):
+            return {
+                k: (None if k in {"pool", "address"} and v == "" else v) for k, v in data.items()
+            }
+        return data
+
     @model_validator(mode="after")
     def _address(self) -> WireGuard:
         if self.address is not None:
@@ -138,6 +148,20 @@ class Intent(_Model):
     wireguard: WireGuard | None = None
     services: list[Service] = []
     forwards: list[Forward] = []
+
+    @model_validator(mode="after")
+    def _concentrator_has_a_pool(self) -> Intent:
+        wireguard = self.wireguard
+        if self.role == "vpn_concentrator" and (wireguard is None or not wireguard.pool):
+            raise ValueError("a vpn_concentrator needs wireguard.pool (netgear_pool)")
+        if self.role == "vpn_concentrator" and wireguard is not None:
+            for forward in self.forwards:
+                if (forward.proto, forward.port) == ("udp", wireguard.listen_port):
+                    raise ValueError(
+                        f"forward {forward.name!r} would send the concentrator's own WireGuard "
+                        f"port udp/{forward.port} elsewhere"
+                    )
+        return self
 
     @model_validator(mode="before")
     @classmethod
