@@ -122,12 +122,23 @@ def test_fortios_udp_vip_says_protocol_and_policy_uses_the_base_id() -> None:
     assert 'set srcaddr "all"' in text  # WireGuard: open to everyone, written out
 
 
-@pytest.mark.parametrize("device_type", ["mikrotik_routeros", "cisco_ios", "fortinet"])
-def test_rendered_config_is_its_own_fixed_point(device_type: str) -> None:
-    text = render_intended(
-        device_type, intent(role="vpn_concentrator", forwards=[WG_FORWARD, RD_FORWARD])
-    )
+@pytest.mark.parametrize(
+    ("device_type", "role"),
+    [
+        ("mikrotik_routeros", "vpn_concentrator"),
+        ("cisco_ios", "edge_nat"),
+        ("fortinet", "edge_nat"),
+    ],
+)
+def test_rendered_config_is_its_own_fixed_point(device_type: str, role: str) -> None:
+    forwards = [RD_FORWARD] if role == "vpn_concentrator" else [WG_FORWARD, RD_FORWARD]
+    text = render_intended(device_type, intent(role=role, forwards=forwards))
     assert remediate(device_type, text, text, "provisioner").commands == ()
+
+
+def test_a_concentrator_never_forwards_its_own_wireguard_port() -> None:
+    with pytest.raises(IntentError, match="concentrator's own WireGuard port udp/51820"):
+        render_intended("mikrotik_routeros", intent(role="vpn_concentrator"))
 
 
 @pytest.mark.parametrize("device_type", ["mikrotik_routeros", "cisco_ios", "fortinet"])

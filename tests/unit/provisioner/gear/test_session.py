@@ -36,9 +36,10 @@ MIDDLE = {
 
 
 def intent(device_type: str, peers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    concentrator = device_type == "mikrotik_routeros"
     return {
         "tag": "provisioner",
-        "role": "vpn_concentrator" if device_type == "mikrotik_routeros" else "edge_nat",
+        "role": "vpn_concentrator" if concentrator else "edge_nat",
         "wan_interface": WAN[device_type],
         "lan_interface": "internal",
         "public_address": "203.0.113.3",
@@ -52,7 +53,10 @@ def intent(device_type: str, peers: list[dict[str, str]] | None = None) -> dict[
             else [{"name": "laptop-01", "public_key": KEY, "address": "10.77.0.2"}],
         },
         "services": [{"name": "rdp", "address": "10.89.1.11/32", "port": 3389, "proto": "tcp"}],
-        "forwards": [
+        # A concentrator terminates WireGuard itself; an edge publishes the Linux gateway's port.
+        "forwards": []
+        if concentrator
+        else [
             {
                 "name": "wireguard",
                 "proto": "udp",
