@@ -259,7 +259,14 @@ def _push(session: _Session, plan: Remediation, before: str, intended: str, tag:
     diff = "\n".join(plan.commands)
     atomic.preflight(session.conn, before)
     start = before
-    for batch in _batches(plan.commands, atomic.batch):
+    batches = list(_batches(plan.commands, atomic.batch))
+    for number, batch in enumerate(batches, start=1):
+        # What a failed batch is restored to: the run's start, or the end of the batch before.
+        since = (
+            "before the run"
+            if number == 1
+            else (f"before batch {number} of {len(batches)} (the {number - 1} before it are kept)")
+        )
         try:
             atomic.send(session.conn, batch, platform.error_pattern)
             atomic.commit(session.conn)
@@ -273,7 +280,7 @@ def _push(session: _Session, plan: Remediation, before: str, intended: str, tag:
                     " (objects still locked by an interrupted push's transaction are free again "
                     "when FortiOS discards it at its 1-minute idle timeout)"
                 )
-            return _restored(session, plan, start, tag, undo, why, rejected.message)
+            return _restored(session, plan, (start, since), tag, undo, why, rejected.message)
         except _lost_errors() as exc:
             _drop(session.conn)
             try:
@@ -291,7 +298,7 @@ def _push(session: _Session, plan: Remediation, before: str, intended: str, tag:
                     ),
                 )
             why = f"connection lost mid-push ({type(exc).__name__})"
-            return _restored(session, plan, start, tag, undo, why, "")
+            return _restored(session, plan, (start, since), tag, undo, why, "")
         start = session.read()
     after = start
     left = remediate(login.device_type, after, intended, tag)
@@ -321,7 +328,7 @@ def _self_restore(device_type: str) -> str:
 def _restored(
     session: _Session,
     plan: Remediation,
-    start: str,
+    start: tuple[str, str],
     tag: str,
     undo: list[str],
     why: str,
@@ -329,12 +336,13 @@ def _restored(
 ) -> Outcome:
     """Check the device is back where the batch started; the outcome of a failed push."""
     platform = session.platform
+    config, since = start
     after = session.read()
-    restored = platform.scoped(after, tag) == platform.scoped(start, tag)
+    restored = platform.scoped(after, tag) == platform.scoped(config, tag)
     state = (
-        "the configuration is as before the run"
+        f"the configuration is as {since}"
         if restored
-        else "ROLLBACK INCOMPLETE (the configuration differs from before the run)"
+        else f"ROLLBACK INCOMPLETE (the configuration differs from {since})"
     )
     return Outcome(
         changed=not restored,

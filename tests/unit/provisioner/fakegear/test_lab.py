@@ -19,7 +19,7 @@ from provisioner.gear import PLATFORMS
 
 def wait_gone(pid: int) -> None:
     """Wait until a stopped server process is gone (its ports are free again)."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     stat = Path(f"/proc/{pid}/stat")
     while time.monotonic() < deadline:
         try:
@@ -68,6 +68,7 @@ def test_lab_gear_runs_in_background_with_the_vault_password(
         ssh_strict=True,
         alt_host_keys=True,
         alt_key_file=str(known_hosts),
+        conn_timeout=30,  # the whole unit suite runs beside it on two cores
         **dict(PLATFORMS["cisco_ios"].connect_options),
     )
     assert "hostname lab-ios" in conn.send_command("show running-config")

@@ -344,3 +344,28 @@ def test_wrong_password_and_closed_port_are_one_line_errors_naming_the_device(
     closed = free_port()
     with pytest.raises(GearError, match=rf"^edge-cisco_ios at 127\.0\.0\.1:{closed}: cannot conn"):
         push_with(lab, tmp_path, port=closed)
+
+
+def test_a_later_safe_mode_batch_that_fails_keeps_the_batches_before_it(
+    lab: GearLab, tmp_path: Path
+) -> None:
+    peers = [
+        {"name": f"laptop-{i:03d}", "public_key": _key(i), "address": f"10.77.0.{i + 2}"}
+        for i in range(110)
+    ]
+    device = lab.devices["mikrotik_routeros"]
+    device.reject(
+        "/interface wireguard peers add allowed-address=10.77.0.107/32 "
+        "comment=provisioner:peer:laptop-105 interface=wg-provisioner "
+        f'public-key="{_key(105)}"'
+    )
+    outcome = converge(
+        login(lab, "mikrotik_routeros", tmp_path, timeout=10),
+        intent("mikrotik_routeros", peers),
+        "provisioner",
+        check=False,
+    )
+    assert outcome.failed
+    assert outcome.restored
+    assert "the configuration is as before batch 2 of 2 (the 1 before it are kept)" in outcome.msg
+    assert device.config().count("peers add") == 98  # the first 100 commands: kept
