@@ -240,6 +240,46 @@ def _serve(spec_json: str) -> None:
     os._exit(0)  # FakeNOS's connection threads are not daemons
 
 
+def set_simulated_handshake(
+    port: int,
+    password: str,
+    known_hosts: Path,
+    public_key: str,
+    seconds_ago: int | None,
+    username: str = USERNAME,
+) -> None:
+    """Make a simulated RouterOS on 127.0.0.1:``port`` report a peer's last handshake.
+
+    The simulator carries no WireGuard traffic: a lab test that wants the readiness check to see a
+    handshake sets one here (``None``: never). Over SSH with strict host-key checking, like any
+    device; the command exists only on the simulator.
+    """
+    from netmiko import ConnectHandler  # noqa: PLC0415 - heavy import, tests only
+
+    from provisioner.fakegear.routeros import SIMULATOR_ONLY  # noqa: PLC0415
+
+    conn = ConnectHandler(
+        device_type="mikrotik_routeros",
+        host="127.0.0.1",
+        port=port,
+        username=username,
+        password=password,
+        ssh_strict=True,
+        system_host_keys=False,
+        alt_host_keys=True,
+        alt_key_file=str(known_hosts),
+    )
+    try:
+        ago = "never" if seconds_ago is None else str(seconds_ago)
+        output = str(
+            conn.send_command(f'{SIMULATOR_ONLY}public-key="{public_key}" seconds-ago={ago}')
+        )
+    finally:
+        conn.disconnect()
+    if output.strip():
+        raise ControllerError(f"simulated RouterOS on port {port} refused: {output.strip()}")
+
+
 def servers() -> dict[int, str]:
     """Running device servers of every lab on this machine: pid -> the lab dir they belong to."""
     found: dict[int, str] = {}

@@ -35,7 +35,9 @@ itself reaches a service only if one listens (the ``/ip service`` defaults of Ro
 WireGuard listen ports).
 
 The simulator carries no traffic: a peer's last handshake is whatever a test sets with
-:meth:`RouterOsDevice.set_handshake`.
+:meth:`RouterOsDevice.set_handshake`, or, for a simulator running in another process (the lab),
+over SSH with the simulator-only command ``/fakegear peer-handshake public-key=<key>
+seconds-ago=<n>|never`` (see :func:`provisioner.fakegear.lab.set_simulated_handshake`).
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ ETHERNET = ("ether1", "ether2", "ether3", "ether4", "ether5")
 # RouterOS 7 `/ip service` defaults that are enabled: ftp, ssh, telnet, winbox, www, api.
 TCP_SERVICES = frozenset({21, 22, 23, 80, 8291, 8728})
 SAFE_MODE_HISTORY = 100
+SIMULATOR_ONLY = "/fakegear peer-handshake "
+"""A console command only the simulator has (see :meth:`RouterOsDevice._simulated_handshake`)."""
 HIJACK = "Hijacking Safe Mode from someone - unroll/release/don't take it [u/r/d]: "
 _WG_KEY_CHARS = re.compile(r"^[A-Za-z0-9+/]{43}=$")
 _ESCAPES = {
@@ -552,6 +556,8 @@ class RouterOsDevice(FakeDevice):
         if command in {"quit", "/quit"}:
             session.closed = True
             return ""
+        if command.startswith(SIMULATOR_ONLY):
+            return self._simulated_handshake(command.removeprefix(SIMULATOR_ONLY))
         args = words(command)
         if not args or not args[0].value.startswith("/"):
             first = args[0].value if args else command
@@ -584,6 +590,16 @@ class RouterOsDevice(FakeDevice):
         if verb not in handler:
             raise ConsoleError(f"bad command name {verb} (line 1 column 2)")
         return handler[verb](path, params)
+
+    def _simulated_handshake(self, rest: str) -> str:
+        """Not RouterOS: lets a lab test running the simulator in another process set a peer's
+        last handshake (``public-key=<key> seconds-ago=<n>|never``), since no traffic flows."""
+        props = {w.key: w.value for w in words(rest) if w.key}
+        key, ago = props.get("public-key", ""), props.get("seconds-ago", "")
+        if not key or not (ago.isdigit() or ago == "never"):
+            raise ConsoleError("expected public-key=<key> seconds-ago=<n>|never")
+        self.set_handshake(key, None if ago == "never" else time.time() - int(ago))
+        return ""
 
     def _export(self, params: list[Word]) -> str:
         flags = {w.value for w in params}
@@ -655,19 +671,19 @@ class RouterOsDevice(FakeDevice):
         return self._changed() if ids else ""
 
     def _print(self, path: str, params: list[Word]) -> str:
-        flags = {w.value for w in params if w.key is None and w.value != "where"}
+        """``print [terse|detail] [proplist=a,b] [where <conditions>]``."""
         proplist: list[str] | None = None
         conditions: list[Word] = []
         seen_where = False
         for word in params:
-            if word.key is None and word.value == "where":
-                seen_where = True
-            elif seen_where:
+            if seen_where:
                 conditions.append(word)
+            elif word.key is None and word.value == "where":
+                seen_where = True
             elif word.key == "proplist":
                 proplist = word.value.split(",")
-        if not flags - {"terse", "detail", "without-paging"} <= set():
-            raise ConsoleError("expected end of command (print)")
+            elif word.key is not None or word.value not in {"terse", "detail", "without-paging"}:
+                raise ConsoleError(f"expected end of command (print {word.value})")
         lines = []
         selected = self._select(path, conditions)
         for number, item in enumerate(self.tables[path]):

@@ -140,10 +140,14 @@ def test_print_terse_with_proplist_and_where() -> None:
     printed = run(ros, "/interface wireguard print terse proplist=public-key where name=wg-p")[0]
     assert printed.startswith(" 0    public-key=")
     assert "private-key" not in printed
-    peers = "/interface wireguard peers print terse proplist=public-key,last-handshake"
+    peers = (
+        "/interface wireguard peers print terse proplist=public-key,last-handshake "
+        'where interface=wg-p and comment="provisioner:peer:a"'
+    )
     assert run(ros, peers)[0] == f' 0    public-key="{KEY}"'
     ros.set_handshake(KEY, time.time() - 75)
     assert run(ros, peers)[0] == f' 0    public-key="{KEY}" last-handshake=1m15s'
+    assert run(ros, "/interface wireguard peers print colour")[0].startswith("expected end")
 
 
 def test_durations_print_like_routeros() -> None:

@@ -18,6 +18,8 @@ from netmiko.exceptions import (
 
 from provisioner.fakegear import DeviceSpec, GearLab, free_port, running_gear
 from provisioner.fakegear.base import host_key
+from provisioner.fakegear.lab import set_simulated_handshake
+from provisioner.fakegear.routeros import RouterOsDevice
 
 WG = "/interface wireguard add comment=provisioner:wireguard listen-port=51820 name=wg-p"
 PUSH = {
@@ -143,3 +145,17 @@ def test_a_cut_connection_drops_the_client_after_the_line_is_applied(
     time.sleep(0.3)
     assert "address=10.0.0.1 list=cut" in device.config()
     assert "10.0.0.2" not in device.config()
+
+
+def test_a_lab_test_can_set_a_handshake_on_a_simulator_in_another_process(
+    lab: GearLab, tmp_path: Path
+) -> None:
+    known = lab.write_known_hosts(tmp_path / "known_hosts")
+    device = lab.devices["mikrotik_routeros"]
+    assert isinstance(device, RouterOsDevice)
+    key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+    spec = lab.specs["mikrotik_routeros"]
+    set_simulated_handshake(spec.port, spec.password, known, key, 30, username="admin")
+    assert 29 <= time.time() - device.handshakes[key] <= 40
+    set_simulated_handshake(spec.port, spec.password, known, key, None, username="admin")
+    assert key not in device.handshakes
