@@ -43,6 +43,8 @@ STOPPING = frozenset({"drop", "reject", "tarpit", "jump"})
 _ADD = re.compile(r"^(?P<path>/[a-z0-9 -]+?) add (?P<props>.*)$")
 # A value RouterOS prints bare; anything else is quoted (as `/export` does).
 _BARE = re.compile(r"^[A-Za-z0-9_.:/,@+*!-]+$")
+# key=value, the value bare or in double quotes (backslash escapes inside).
+_PROP = re.compile(r'\s*([A-Za-z0-9.-]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)')
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$", "?": "?", "_": " "}
 _ESCAPES |= {"a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 _QUOTE = {"\\": "\\\\", '"': '\\"', "$": "\\$", "?": "\\?", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -116,10 +118,10 @@ def parse_props(text: str) -> dict[str, str]:
         ValueError: a token is not ``key=value`` or a quote is not closed.
     """
     props: dict[str, str] = {}
-    for match in re.finditer(r'\s*([A-Za-z0-9.-]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)', text):
+    for match in _PROP.finditer(text):
         key, value = match.group(1), match.group(2)
         props[key] = _unquote(value[1:-1]) if value.startswith('"') else value
-    leftover = re.sub(r'\s*([A-Za-z0-9.-]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)', "", text)
+    leftover = _PROP.sub("", text)
     if leftover.strip():
         raise ValueError(f"not key=value: {leftover.strip()!r}")
     return props
