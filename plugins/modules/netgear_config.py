@@ -7,13 +7,22 @@ DOCUMENTATION = r"""
 module: netgear_config
 short_description: Push only the changed lines of a router/firewall's managed configuration
 description:
-  - Connects with netmiko, reads the running configuration, renders the intended one from the
-    vendor's Jinja2 template (provisioner.gear) and computes the remediation - RouterOS by the
-    tool's comment tag against C(/export terse), Cisco IOS and FortiOS with hier-config.
+  - Validates the intent first (a WireGuard public key must be the base64 of 32 bytes, names
+    plain words, addresses and ports what they claim); a malformed value fails the task naming
+    the host it came from, before the device is contacted.
+  - Connects with netmiko, checking the device's SSH host key against C(known_hosts_file)
+    (strict; an unknown or changed key fails the task before the password is sent), reads the
+    running configuration, renders the intended one from the vendor's Jinja2 template
+    (provisioner.gear) and computes the remediation - RouterOS by the tool's comment tag against
+    C(/export terse), Cisco IOS and FortiOS with hier-config.
   - In check mode returns C(changed) and the remediation as the diff; pushes nothing.
-  - Otherwise pushes only the remediation, saves where the platform needs it, and returns the
-    lines sent. If the device rejects a line, what was applied is rolled back, the device's error
-    is reported and the task fails.
+  - Otherwise pushes the remediation all or nothing with the vendor's own safety net - RouterOS
+    safe mode, IOS C(configure terminal revert timer) / C(configure confirm), FortiOS
+    C(execute config-transaction) - and checks the device then holds the intended
+    configuration. A rejected line or a connection lost halfway puts the device back as it was
+    (verified, and reported) and fails the task.
+  - C(mode=status) (RouterOS concentrator) only reads the router's WireGuard public key and its
+    peers' last handshakes.
   - Runs on the controller (C(connection: local)) with the interpreter that has the provisioner
     package (C(ansible_playbook_python)).
 options:
@@ -22,6 +31,10 @@ options:
     type: str
     required: true
     choices: [mikrotik_routeros, cisco_ios, fortinet]
+  name:
+    description: The device's inventory name, used in every message.
+    type: str
+    default: ""
   host:
     description: Address of the device's SSH service.
     type: str
@@ -38,6 +51,11 @@ options:
     description: Login password (from the vault; never returned or logged).
     type: str
     required: true
+  known_hosts_file:
+    description:
+      - OpenSSH known_hosts file holding the device's host key (C([host]:port) when the port is
+        not 22). Empty - the controller user's C(~/.ssh/known_hosts).
+    type: path
   intent:
     description: What the device should carry (role, interfaces, peers, services, forwards).
     type: dict
@@ -53,6 +71,13 @@ options:
   session_log:
     description: File for netmiko's session log (passwords are masked by netmiko).
     type: path
+  mode:
+    description:
+      - C(converge) brings the device to the intent; C(status) only reads a RouterOS
+        concentrator's WireGuard public key and its peers' last handshakes.
+    type: str
+    default: converge
+    choices: [converge, status]
 author:
   - provisioner maintainers
 """
@@ -62,22 +87,40 @@ commands:
   description: The remediation lines (sent, or that would be sent in check mode).
   type: list
   elements: str
-  returned: always
+  returned: mode converge
+wireguard_public_key:
+  description: The RouterOS concentrator's WireGuard public key, read from the device.
+  type: str
+  returned: vpn_concentrator, and mode status
+peer_handshakes:
+  description: Public key of each peer -> seconds since its last handshake (null - never).
+  type: dict
+  returned: mode status
+peers:
+  description: Each peer's name (from its comment), public key and last handshake age.
+  type: list
+  elements: dict
+  returned: mode status
 device_error:
   description: The device's error text when it rejected a line.
   type: str
   returned: failure
 rollback:
-  description: Lines sent to undo a partly applied push.
+  description: What was sent to undo a partly applied push (the vendor's own undo).
   type: list
   elements: str
+  returned: failure
+restored:
+  description: Whether the device was verified to be as before the run after a failed push.
+  type: bool
   returned: failure
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - after the docs, as in every module
 
 try:
-    from provisioner.gear.session import GearError, Login, converge
+    from provisioner.gear.errors import GearError, IntentError
+    from provisioner.gear.session import Login, converge, status
 except ImportError as exc:  # the interpreter is not provisioner's
     IMPORT_ERROR: ImportError | None = exc
 else:
@@ -92,14 +135,17 @@ def main() -> None:
                 "required": True,
                 "choices": ["mikrotik_routeros", "cisco_ios", "fortinet"],
             },
+            "name": {"type": "str", "default": ""},
             "host": {"type": "str", "required": True},
             "port": {"type": "int", "default": 22},
             "username": {"type": "str", "required": True},
             "password": {"type": "str", "required": True, "no_log": True},
+            "known_hosts_file": {"type": "path"},
             "intent": {"type": "dict", "required": True},
             "tag": {"type": "str", "default": "provisioner"},
             "timeout": {"type": "int", "default": 30},
             "session_log": {"type": "path"},
+            "mode": {"type": "str", "default": "converge", "choices": ["converge", "status"]},
         },
         supports_check_mode=True,
     )
@@ -117,21 +163,38 @@ def main() -> None:
         password=params["password"],
         timeout=params["timeout"],
         session_log=params["session_log"],
+        known_hosts=params["known_hosts_file"] or None,
+        name=params["name"],
     )
     try:
+        if params["mode"] == "status":
+            wireguard = params["intent"].get("wireguard") or {}
+            found = status(login, params["tag"], wireguard.get("interface", "wg-provisioner"))
+            module.exit_json(
+                changed=False,
+                wireguard_public_key=found.wireguard_public_key,
+                peer_handshakes=found.handshakes,
+                peers=list(found.peers),
+            )
         outcome = converge(login, params["intent"], params["tag"], check=module.check_mode)
+    except IntentError as exc:
+        module.fail_json(
+            msg=f"{login.who}: refused, nothing sent to the device: {exc}", commands=[]
+        )
     except GearError as exc:
         module.fail_json(msg=str(exc), commands=[])
     except Exception as exc:  # netmiko raises many kinds: one clear line per device
-        module.fail_json(msg=f"{login.host}:{login.port}: {type(exc).__name__}: {exc}", commands=[])
+        module.fail_json(msg=f"{login.who}: {type(exc).__name__}: {exc}", commands=[])
     result = {
         "changed": outcome.changed,
         "commands": list(outcome.commands),
         "diff": {"prepared": outcome.diff} if outcome.diff else {},
     }
+    if outcome.wireguard_public_key:
+        result["wireguard_public_key"] = outcome.wireguard_public_key
     if outcome.failed:
         module.fail_json(
-            msg=outcome.msg,
+            msg=f"{login.who}: {outcome.msg}",
             device_error=outcome.device_error,
             rollback=list(outcome.rollback),
             restored=outcome.restored,

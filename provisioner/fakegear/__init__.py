@@ -1,24 +1,37 @@
-"""Simulated network devices on 127.0.0.1, on top of FakeNOS's SSH server and shell."""
+"""Simulated network devices on 127.0.0.1, on top of FakeNOS's SSH server and shell.
+
+Each simulated vendor (``routeros``, ``ios``, ``fortios``) keeps a running configuration that its
+CLI changes and answers what that configuration does with a packet (:class:`Packet` ->
+:class:`Decision`). This package never imports ``provisioner.gear``: the production renderer and
+parser are checked against an independent reading of each vendor.
+"""
 
 from __future__ import annotations
 
-import io
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fakenos import FakeNOS  # type: ignore[import-untyped]
 from fakenos.core.nos import Nos  # type: ignore[import-untyped]
-from fakenos.plugins.servers import ssh_server_paramiko  # type: ignore[import-untyped]
-from fakenos.plugins.shell.cmd_shell import CMDShell  # type: ignore[import-untyped]
 
-from provisioner.fakegear.devices import DEVICE_CLASSES, FakeDevice, Session
+from provisioner.fakegear.base import Decision, Packet, known_hosts_line
+from provisioner.fakegear.devices import DEVICE_CLASSES, FakeDevice
+from provisioner.fakegear.server import GearShell, GearSshServer
 
-__all__ = ["DeviceSpec", "FakeDevice", "GearLab", "free_port", "running_gear"]
+__all__ = [
+    "Decision",
+    "DeviceSpec",
+    "FakeDevice",
+    "GearLab",
+    "Packet",
+    "free_port",
+    "running_gear",
+]
 
 logging.getLogger("fakenos").setLevel(logging.CRITICAL)
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -26,7 +39,7 @@ logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """One simulated device: its name, vendor, where it listens and its login."""
+    """One simulated device: its name, vendor, where it listens, its login and host key seed."""
 
     name: str
     device_type: str
@@ -34,65 +47,13 @@ class DeviceSpec:
     username: str
     password: str
     config: str | None = None
-
-
-class GearShell(CMDShell):  # type: ignore[misc]
-    """FakeNOS shell whose every line goes to the session's stateful device."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.device: FakeDevice = self.nos.device
-        self.session = Session()
-        self.prompt = self.device.prompt(self.session)
-        self.stopping = False
-
-    def stop(self) -> None:
-        """FakeNOS's watchdog: the client is gone. Whatever the CLI mode, the shell ends."""
-        self.stopping = True
-        super().stop()
-
-    def onecmd(self, line: str) -> bool:
-        """Every line, including ``exit``/``help``, is the device's to interpret."""
-        if line == "EOF":
-            return True
-        if self.stopping or not self.is_running.is_set():
-            return True
-        output = self.device.handle(self.session, line)
-        if output:
-            self.writeline(output)
-        self.prompt = self.device.prompt(self.session)
-        return self.session.closed
-
-
-def _channel_to_shell_tap(
-    channel_stdio: Any, shell_stdin: Any, shell_replied_event: threading.Event, run_srv: Any
-) -> None:
-    """FakeNOS's tap without its 10 ms pause per byte (a 150-character line took 1.5 s)."""
-    buffer = io.BytesIO()
-    while run_srv.is_set():
-        byte: bytes = channel_stdio.read(1)
-        shell_replied_event.wait(10)
-        if not channel_stdio.channel.active or byte == b"":
-            break
-        try:
-            if byte in (b"\r", b"\n"):
-                channel_stdio.write(b"\r\n")
-                buffer.write(byte)
-                line = buffer.getvalue().decode("utf-8", errors="replace")
-                buffer.seek(0)
-                buffer.truncate()
-                shell_stdin.write(line)
-                shell_replied_event.clear()
-            else:
-                channel_stdio.write(byte)
-                if byte != b"\x00":
-                    buffer.write(byte)
-        except (OSError, EOFError):
-            break
+    host_key_seed: bytes | None = None
 
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
+    import socket  # noqa: PLC0415
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -107,7 +68,9 @@ class GearLab:
         plugins: list[Nos] = []
         hosts: dict[str, Any] = {}
         for spec in specs:
-            device = DEVICE_CLASSES[spec.device_type](spec.name, spec.config)
+            device = DEVICE_CLASSES[spec.device_type](
+                spec.name, spec.config, host_key_seed=spec.host_key_seed
+            )
             self.devices[spec.name] = device
             nos = Nos(name=f"fakegear-{spec.name}", initial_prompt="{base_prompt}>")
             nos.device = device
@@ -123,20 +86,39 @@ class GearLab:
                 },
             }
         self.net = FakeNOS(inventory={"hosts": hosts}, plugins=plugins)
+        # This instance's own registry: each device is served with its host key and faults.
+        self.net.servers_plugins["ParamikoSshServer"] = GearSshServer
         self.net.shell_plugins["CMDShell"] = GearShell
 
     def start(self) -> None:
         """Listen on every device's port."""
-        ssh_server_paramiko.channel_to_shell_tap = _channel_to_shell_tap
         self.net.start()  # binds every port before returning
 
     def stop(self) -> None:
-        """Close every device's port."""
-        self.net.stop()
+        """Close every device's port (side by side: each takes up to a second to notice)."""
+        threads = [
+            threading.Thread(target=self.net.stop, args=(name,), daemon=True) for name in self.specs
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def stop_device(self, name: str) -> None:
         """Stop one device (its port closes), the others keep running."""
         self.net.stop(name)
+
+    def known_hosts(self) -> str:
+        """known_hosts lines of every device (as the lab records them)."""
+        return "".join(
+            known_hosts_line("127.0.0.1", spec.port, self.devices[name].host_key) + "\n"
+            for name, spec in self.specs.items()
+        )
+
+    def write_known_hosts(self, path: Path) -> Path:
+        """Record every device's host key in ``path``."""
+        path.write_text(self.known_hosts(), encoding="utf-8")
+        return path
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from provisioner.adapters import hoststate, vault
 from provisioner.adapters.files import atomic_write
 from provisioner.errors import ControllerError
 from provisioner.fakegear import DeviceSpec, running_gear
+from provisioner.fakegear.base import host_key, known_hosts_line
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ LAB_GEAR: tuple[GearHost, ...] = (
 
 USERNAME = "provisioner"
 PASSWORD_VAR = "vault_netgear_password"
+SEED_VAR = "vault_netgear_host_key_seed"
+"""The seed the simulators derive their SSH host keys from (kept in the vault with the password,
+so a restarted lab offers the same keys and the recorded known_hosts stays valid)."""
+KNOWN_HOSTS = "netgear_known_hosts"
 
 
 def host_vars(host: GearHost, port: int, **extra: Any) -> dict[str, Any]:
@@ -60,18 +65,23 @@ def host_vars(host: GearHost, port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def write_netgear_vault(inventory_dir: Path, password: str, vault_password: str) -> Path:
-    """``group_vars/netgear/vault.yml``: the devices' password, encrypted (mode 0600)."""
+def write_netgear_vault(
+    inventory_dir: Path, password: str, vault_password: str, host_key_seed: str | None = None
+) -> Path:
+    """``group_vars/netgear/vault.yml``: the devices' password (and host key seed), encrypted."""
     path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
-    text = vault.encrypt(yaml.safe_dump({PASSWORD_VAR: password}), vault_password)
+    values = {PASSWORD_VAR: password}
+    if host_key_seed is not None:
+        values[SEED_VAR] = host_key_seed
+    text = vault.encrypt(yaml.safe_dump(values), vault_password)
     return atomic_write(path, text, mode=0o600)
 
 
 class GearServer:
     """The lab's simulated devices in a background process that outlives the CLI.
 
-    The device password reaches the process on its stdin, never on its command line, in its
-    environment or in a file.
+    The device password and the host key seed reach the process on its stdin, never on its
+    command line, in its environment or in a file of their own.
     """
 
     def __init__(self, state_dir: Path) -> None:
@@ -89,7 +99,7 @@ class GearServer:
             return None
         return pid
 
-    def start(self, ports: dict[str, int], password: str) -> bool:
+    def start(self, ports: dict[str, int], password: str, host_key_seed: str) -> bool:
         """Start the devices unless they run already; True if started."""
         if self.pid() is not None:
             return False
@@ -131,7 +141,7 @@ class GearServer:
                 start_new_session=True,
             )
             assert proc.stdin is not None
-            proc.stdin.write(password.encode() + b"\n")
+            proc.stdin.write(password.encode() + b"\n" + host_key_seed.encode() + b"\n")
             proc.stdin.close()
         self.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
         deadline = time.monotonic() + 15
@@ -165,29 +175,50 @@ def start_lab_gear(
 ) -> dict[str, dict[str, Any]]:
     """Start one simulated device per vendor for the lab; return their ``netgear`` hosts.
 
-    The devices' password is kept in the lab's ``group_vars/netgear/vault.yml`` (generated
-    once); the devices listen on ``port_base + 41..43`` of 127.0.0.1.
+    The devices' password and host key seed are kept in the lab's
+    ``group_vars/netgear/vault.yml`` (generated once); the devices listen on
+    ``port_base + 41..43`` of 127.0.0.1. Their host keys are recorded in
+    ``<state_dir>/netgear_known_hosts``, which every host's ``netgear_known_hosts_file`` names:
+    the role checks each device against it before sending anything.
     """
     ports = {h.name: port_base + 41 + i for i, h in enumerate(LAB_GEAR)}
     path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
-    password: str | None = None
+    stored: dict[str, Any] = {}
     if path.exists():
         plain = vault.decrypt(path.read_text(encoding="utf-8"), vault_password)
         if plain is not None:
-            password = (yaml.safe_load(plain) or {}).get(PASSWORD_VAR)
+            stored = yaml.safe_load(plain) or {}
+    password, seed = stored.get(PASSWORD_VAR), stored.get(SEED_VAR)
     server = GearServer(state_dir)
-    if password is None:
-        password = secrets.token_urlsafe(18)
-        server.stop()  # running with a password nobody knows any more
-        write_netgear_vault(inventory_dir, password, vault_password)
-    server.start(ports, password)
-    return {h.name: host_vars(h, ports[h.name]) for h in LAB_GEAR}
+    if password is None or seed is None:
+        password = password or secrets.token_urlsafe(18)
+        seed = secrets.token_hex(32)
+        server.stop()  # running with a password or host keys nobody recorded
+        write_netgear_vault(inventory_dir, password, vault_password, seed)
+    server.start(ports, password, seed)
+    known_hosts = state_dir / KNOWN_HOSTS
+    known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    known_hosts.write_text(
+        "".join(
+            known_hosts_line("127.0.0.1", ports[h.name], host_key(bytes.fromhex(seed), h.name))
+            + "\n"
+            for h in LAB_GEAR
+        ),
+        encoding="utf-8",
+    )
+    return {
+        h.name: host_vars(h, ports[h.name], netgear_known_hosts_file=str(known_hosts.resolve()))
+        for h in LAB_GEAR
+    }
 
 
 def _serve(spec_json: str) -> None:
     password = sys.stdin.readline().rstrip("\n")
+    seed = bytes.fromhex(sys.stdin.readline().strip())
     specs = [
-        DeviceSpec(s["name"], s["device_type"], int(s["port"]), USERNAME, password)
+        DeviceSpec(
+            s["name"], s["device_type"], int(s["port"]), USERNAME, password, host_key_seed=seed
+        )
         for s in json.loads(spec_json)
     ]
     stop = False
@@ -202,6 +233,46 @@ def _serve(spec_json: str) -> None:
         while not stop:
             time.sleep(0.5)
     os._exit(0)  # FakeNOS's connection threads are not daemons
+
+
+def set_simulated_handshake(
+    port: int,
+    password: str,
+    known_hosts: Path,
+    public_key: str,
+    seconds_ago: int | None,
+    username: str = USERNAME,
+) -> None:
+    """Make a simulated RouterOS on 127.0.0.1:``port`` report a peer's last handshake.
+
+    The simulator carries no WireGuard traffic: a lab test that wants the readiness check to see a
+    handshake sets one here (``None``: never). Over SSH with strict host-key checking, like any
+    device; the command exists only on the simulator.
+    """
+    from netmiko import ConnectHandler  # noqa: PLC0415 - heavy import, tests only
+
+    from provisioner.fakegear.routeros import SIMULATOR_ONLY  # noqa: PLC0415
+
+    conn = ConnectHandler(
+        device_type="mikrotik_routeros",
+        host="127.0.0.1",
+        port=port,
+        username=username,
+        password=password,
+        ssh_strict=True,
+        system_host_keys=False,
+        alt_host_keys=True,
+        alt_key_file=str(known_hosts),
+    )
+    try:
+        ago = "never" if seconds_ago is None else str(seconds_ago)
+        output = str(
+            conn.send_command(f'{SIMULATOR_ONLY}public-key="{public_key}" seconds-ago={ago}')
+        )
+    finally:
+        conn.disconnect()
+    if output.strip():
+        raise ControllerError(f"simulated RouterOS on port {port} refused: {output.strip()}")
 
 
 def servers() -> dict[int, str]:

@@ -11,24 +11,21 @@ from typing import Any
 import jinja2
 
 from provisioner.gear import fortios, ios, routeros
+from provisioner.gear.errors import IntentError
+from provisioner.gear.intent import validate_intent
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 @dataclass(frozen=True)
 class GearPlatform:
-    """What differs between vendors: how to read, judge, compare and save a configuration."""
+    """What differs between vendors: how to read, judge and compare a configuration."""
 
     device_type: str
     read_commands: tuple[str, ...]
     error_pattern: str
     remediate: Callable[[str, str, str], list[str]]
     scoped: Callable[[str, str], str]
-    save: bool = False
-    # Undo of a push cut short (now, before, planned commands, tag); None: remediate(now, before).
-    rollback: Callable[[str, str, tuple[str, ...], str], list[str]] | None = None
-    # Lines that bring the CLI back to its top level after a rejected line.
-    abort_commands: tuple[str, ...] = ()
     connect_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -49,7 +46,6 @@ PLATFORMS: dict[str, GearPlatform] = {
         error_pattern=r"^%.*$",
         remediate=ios.remediate,
         scoped=ios.scoped,
-        save=True,
     ),
     "fortinet": GearPlatform(
         device_type="fortinet",
@@ -60,8 +56,6 @@ PLATFORMS: dict[str, GearPlatform] = {
         ),
         remediate=fortios.remediate,
         scoped=fortios.scoped,
-        abort_commands=("end",),
-        rollback=fortios.rollback,
         # paramiko's group-exchange KEX stalls against some SSH servers (FakeNOS's among them);
         # FortiOS offers the fixed groups too, so these two are never needed.
         connect_options={
@@ -91,6 +85,11 @@ class Remediation:
         return bool(self.commands)
 
 
+def _netmask(network: str) -> str:
+    net = ipaddress.IPv4Network(network, strict=False)
+    return f"{net.network_address} {net.netmask}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -98,7 +97,13 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    # Every value a template writes goes through its vendor's quoting (after validation).
     env.filters["ros"] = lambda value: routeros.quote(str(value))
+    env.filters["ros_address"] = lambda value: routeros.quote(str(value).removesuffix("/32"))
+    env.filters["ios"] = lambda value: ios.token(str(value))
+    env.filters["ios_source"] = lambda value: ios.acl_address(str(value))
+    env.filters["forti"] = lambda value: fortios.quote(str(value))
+    env.filters["netmask"] = _netmask
     return env
 
 
@@ -107,29 +112,25 @@ def render_intended(device_type: str, intent: Mapping[str, Any]) -> str:
 
     Raises:
         KeyError: unknown device type.
-        jinja2.UndefinedError: the intent lacks a value the template needs.
+        IntentError: a value of the intent is malformed (e.g. a peer's public key).
+        jinja2.UndefinedError: the template needs a value the intent lacks.
     """
     platform = PLATFORMS[device_type]
-    template = _environment().get_template(f"{platform.device_type}.j2")
-    full = dict(intent)
-    wireguard = dict(full.get("wireguard") or {})
-    if wireguard.get("pool") and not wireguard.get("address"):
+    model = validate_intent(intent)
+    if device_type == "fortinet" and model.forwards and model.public_address is None:
+        raise IntentError("public_address (netgear_public_address) is needed for FortiOS VIPs")
+    data = model.model_dump()
+    wireguard = data.get("wireguard")
+    if wireguard and wireguard.get("pool") and not wireguard.get("address"):
         # The concentrator's tunnel address: the pool's first host, with the pool's prefix.
-        pool = ipaddress.IPv4Network(str(wireguard["pool"]), strict=False)
+        pool = ipaddress.IPv4Network(wireguard["pool"])
         wireguard["address"] = f"{pool.network_address + 1}/{pool.prefixlen}"
-        full["wireguard"] = wireguard
-    text = template.render(intent=full, acl_name=ios.acl_name(str(full.get("tag", ""))))
+    if wireguard and wireguard.get("address"):
+        address = ipaddress.IPv4Interface(wireguard["address"])
+        wireguard["network"] = str(address.network.network_address)
+    template = _environment().get_template(f"{platform.device_type}.j2")
+    text = template.render(intent=data, acl_name=ios.acl_name(model.tag))
     return "".join(f"{line}\n" for line in text.splitlines() if line.strip())
-
-
-def rollback(
-    device_type: str, now: str, before: str, planned: tuple[str, ...], tag: str
-) -> tuple[str, ...]:
-    """Commands that undo a push cut short by a rejected line."""
-    platform = PLATFORMS[device_type]
-    if platform.rollback is not None:
-        return tuple(platform.rollback(now, before, planned, tag))
-    return tuple(platform.remediate(now, before, tag))
 
 
 def remediate(device_type: str, running: str, intended: str, tag: str) -> Remediation:

@@ -1,4 +1,4 @@
-"""FortiOS remediation with hier-config, scoped to the tool's services, VIPs and policies."""
+"""FortiOS remediation with hier-config, scoped to the tool's named objects and policies."""
 
 from __future__ import annotations
 
@@ -6,11 +6,34 @@ import re
 
 from hier_config import HConfig, Platform, WorkflowRemediation, get_hconfig
 
-# Tables the tool writes, in dependency order (a policy names a VIP and a service).
-SECTIONS: tuple[str, ...] = ("firewall service custom", "firewall vip", "firewall policy")
+from provisioner.gear.errors import IntentError
+
+# Tables the tool writes, in dependency order (a policy names addresses, a VIP and a service).
+SECTIONS: tuple[str, ...] = (
+    "firewall address",
+    "firewall service custom",
+    "firewall vip",
+    "firewall policy",
+)
 _NAME = re.compile(r'^\s*set name "(?P<name>[^"]*)"')
 
 Tables = dict[str, dict[str, list[str]]]
+
+
+def quote(value: str) -> str:
+    """``value`` as one double-quoted FortiOS string.
+
+    ``\\``, ``"`` and ``'`` are escaped with a backslash; a control character (a newline would end
+    the command) or ``?`` (the CLI's help key) has no escape on a FortiOS command line and is
+    refused.
+
+    Raises:
+        IntentError: ``value`` holds a character FortiOS cannot take in a string.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "?" for c in value):
+        raise IntentError(f"{value!r} cannot be written on a FortiOS command line")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+    return f'"{escaped}"'
 
 
 def parse(text: str) -> Tables:
@@ -99,38 +122,3 @@ def remediate(running: str, intended: str, tag: str) -> list[str]:
     for section in reversed(SECTIONS[:-1]):
         block(section, [f"delete {k}" for k in deletes[section]])
     return commands
-
-
-def rollback(now: str, before: str, planned: tuple[str, ...], tag: str) -> list[str]:
-    """Undo a push cut short: back to ``before``, including entries the push created unnamed.
-
-    An entry the push created (its ``edit`` was sent, it did not exist before) is not yet the
-    tool's by name if the device refused its ``set name``: it is deleted all the same.
-    """
-    commands = remediate(now, before, tag)
-    have_now, had = parse(now), parse(before)
-    managed_now = parse(scoped(now, tag))
-    edited: dict[str, set[str]] = {}
-    section = ""
-    for line in planned:
-        if line.startswith("config "):
-            section = line.removeprefix("config ")
-        elif line.startswith("edit "):
-            edited.setdefault(section, set()).add(line.removeprefix("edit "))
-    orphans = {
-        sec: [
-            k
-            for k in have_now.get(sec, {})
-            if k in edited.get(sec, set())
-            and k not in had.get(sec, {})
-            and k not in managed_now.get(sec, {})
-        ]
-        for sec in SECTIONS
-    }
-    head = [f"delete {k}" for k in orphans["firewall policy"]]
-    out = ["config firewall policy", *head, "end"] if head else []
-    out += commands
-    for sec in reversed(SECTIONS[:-1]):
-        if orphans[sec]:
-            out += [f"config {sec}", *(f"delete {k}" for k in orphans[sec]), "end"]
-    return out

@@ -1,10 +1,14 @@
-"""FortiOS: hier-config set/unset per entry, deletes and ordering by the tool."""
+"""FortiOS: hier-config set/unset per entry, deletes and ordering by the tool, quoting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from provisioner.gear import remediate, rollback
+import pytest
+
+from provisioner.gear import remediate
+from provisioner.gear.errors import IntentError
+from provisioner.gear.fortios import quote, scoped
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNNING = (FIXTURES / "fortios_running.conf").read_text(encoding="utf-8")
@@ -50,18 +54,36 @@ def test_converged_device_needs_nothing() -> None:
     assert remediate("fortinet", INTENDED, INTENDED, "provisioner").commands == ()
 
 
-def test_rollback_deletes_an_entry_the_push_created_before_its_name_was_refused() -> None:
-    before = INTENDED.split("config firewall policy", maxsplit=1)[0]
-    now = before + "config firewall policy\n    edit 9001\n    next\nend\n"
-    planned = (
+def test_source_addresses_are_the_tools_and_deleted_after_the_policy_naming_them() -> None:
+    address = (
+        "config firewall address\n"
+        '    edit "provisioner-src-198.51.100.0_24"\n'
+        "        set subnet 198.51.100.0 255.255.255.0\n"
+        "    next\n"
+        '    edit "office"\n'
+        "        set subnet 10.89.1.0 255.255.255.0\n"
+        "    next\n"
+        "end\n"
+    )
+    running = address + INTENDED.replace(
+        'set srcaddr "all"', 'set srcaddr "provisioner-src-198.51.100.0_24"'
+    )
+    assert '"office"' not in scoped(running, "provisioner")
+    plan = remediate("fortinet", running, INTENDED, "provisioner")
+    assert plan.commands == (
         "config firewall policy",
         "edit 9001",
-        'set name "provisioner-wireguard"',
+        'set srcaddr "all"',
         "next",
         "end",
-    )
-    assert rollback("fortinet", now, before, planned, "provisioner") == (
-        "config firewall policy",
-        "delete 9001",
+        "config firewall address",
+        'delete "provisioner-src-198.51.100.0_24"',
         "end",
     )
+
+
+def test_quote_escapes_what_fortios_escapes_and_refuses_what_it_cannot_take() -> None:
+    assert quote('a "b" \\ c\'d') == '"a \\"b\\" \\\\ c\\\'d"'
+    for bad in ("a\nb", "what?", "tab\there"):
+        with pytest.raises(IntentError, match="FortiOS command line"):
+            quote(bad)

@@ -1,20 +1,28 @@
-"""Cisco IOS: hier-config remediation scoped to the tool's ACL and the NAT it publishes."""
+"""Cisco IOS: hier-config remediation scoped to the tool's ACL, its binding and its NAT."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from provisioner.gear import remediate
-from provisioner.gear.ios import scoped
+from provisioner.gear.errors import ConflictError, IntentError
+from provisioner.gear.ios import acl_address, scoped, token
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNNING = (FIXTURES / "ios_running.cfg").read_text(encoding="utf-8")
-
 INTENDED = (FIXTURES / "ios_intended.cfg").read_text(encoding="utf-8")
+BIND = " ip access-group PROVISIONER-EDGE-IN in\n"
 
 
-def test_scope_is_the_acl_and_the_nat_of_the_ports_it_names() -> None:
-    assert scoped(RUNNING, "provisioner") == (
+def bound(config: str, acl: str = "PROVISIONER-EDGE-IN") -> str:
+    """``config`` with ``acl`` bound inbound on the WAN interface."""
+    return config.replace(" ip nat outside\n", f" ip nat outside\n ip access-group {acl} in\n", 1)
+
+
+def test_scope_is_the_acl_its_binding_and_the_nat_of_the_ports_it_names() -> None:
+    assert scoped(bound(RUNNING), "provisioner") == (
         "ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 "
         "extendable\n"
         "ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 "
@@ -22,10 +30,12 @@ def test_scope_is_the_acl_and_the_nat_of_the_ports_it_names() -> None:
         "ip access-list extended PROVISIONER-EDGE-IN\n"
         " permit udp any any eq 51820\n"
         " permit tcp any any eq 3389\n"
+        "interface GigabitEthernet0/0\n"
+        f"{BIND}"
     )
 
 
-def test_remediation_unpublishes_old_port_publishes_new_and_leaves_the_rest() -> None:
+def test_remediation_restricts_publishes_binds_and_leaves_the_rest() -> None:
     plan = remediate("cisco_ios", RUNNING, INTENDED, "provisioner")
     assert plan.commands == (
         "no ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 "
@@ -34,8 +44,13 @@ def test_remediation_unpublishes_old_port_publishes_new_and_leaves_the_rest() ->
         "ip access-list extended PROVISIONER-EDGE-IN",
         "no 10 permit udp any any eq 51820",
         "no 20 permit tcp any any eq 3389",
-        "10 permit tcp any any eq 443",
-        "20 permit udp any any eq 51820",
+        "10 permit tcp 198.51.100.0 0.0.0.255 any eq 443",
+        "20 deny tcp any any eq 443",
+        "30 permit udp any any eq 51820",
+        "40 permit ip any any",
+        "exit",
+        "interface GigabitEthernet0/0",
+        "ip access-group PROVISIONER-EDGE-IN in",
         "exit",
         "ip nat inside source static tcp 10.89.1.11 3389 interface GigabitEthernet0/0 443 "
         "extendable",
@@ -55,22 +70,43 @@ def test_first_run_creates_acl_before_nat() -> None:
 
 def test_converged_device_needs_nothing() -> None:
     nat = "ip nat inside source static tcp"
-    converged = RUNNING.replace(
-        f"{nat} 10.89.1.12 3389 interface GigabitEthernet0/0 3389 extendable",
-        f"{nat} 10.89.1.11 3389 interface GigabitEthernet0/0 443 extendable",
-    ).replace(
-        " permit udp any any eq 51820\n permit tcp any any eq 3389\n",
-        " permit tcp any any eq 443\n permit udp any any eq 51820\n",
+    converged = bound(
+        RUNNING.replace(
+            f"{nat} 10.89.1.12 3389 interface GigabitEthernet0/0 3389 extendable",
+            f"{nat} 10.89.1.11 3389 interface GigabitEthernet0/0 443 extendable",
+        ).replace(
+            " permit udp any any eq 51820\n permit tcp any any eq 3389\n",
+            " permit tcp 198.51.100.0 0.0.0.255 any eq 443\n deny tcp any any eq 443\n"
+            " permit udp any any eq 51820\n permit ip any any\n",
+        )
     )
     assert remediate("cisco_ios", converged, INTENDED, "provisioner").commands == ()
 
 
-def test_nothing_intended_removes_acl_and_its_nat() -> None:
-    plan = remediate("cisco_ios", RUNNING, "", "provisioner")
+def test_nothing_intended_unbinds_then_removes_the_acl_never_the_interface() -> None:
+    plan = remediate("cisco_ios", bound(RUNNING), "", "provisioner")
     assert plan.commands == (
         "no ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 "
         "extendable",
         "no ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 "
         "extendable",
+        "interface GigabitEthernet0/0",
+        "no ip access-group PROVISIONER-EDGE-IN in",
+        "exit",
         "no ip access-list extended PROVISIONER-EDGE-IN",
     )
+
+
+def test_another_acl_bound_on_the_wan_is_not_replaced() -> None:
+    with pytest.raises(ConflictError, match="already filters inbound traffic with ACL OFFICE-IN"):
+        remediate("cisco_ios", bound(RUNNING, "OFFICE-IN"), INTENDED, "provisioner")
+
+
+def test_values_are_plain_ios_words_or_refused() -> None:
+    assert token("GigabitEthernet0/0") == "GigabitEthernet0/0"
+    for bad in ("Gi0/0\nip access-list extended X", "a b", "help?", ""):
+        with pytest.raises(IntentError, match="IOS command line"):
+            token(bad)
+    assert acl_address("0.0.0.0/0") == "any"
+    assert acl_address("192.0.2.7/32") == "host 192.0.2.7"
+    assert acl_address("198.51.100.0/24") == "198.51.100.0 0.0.0.255"
