@@ -44,6 +44,9 @@ READINESS_PREFIX = "Readiness: "
 """Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
 PRESENCE_PREFIX = "Presence: "
 """Read-only tasks named ``Presence: <check>``: the core reads their output (peers' handshakes)."""
+COUNTED_FAILURE = "provisioner_counts_as_failed"
+"""Result key of a failure a task ignores so that Ansible goes on with the other plays (a
+network device failing must not end the comune's run), which provisioner still counts."""
 TUNNEL_INVENTORY = "tunnel-inventory.yml"
 """Second inventory source of a run: how to reach the hosts managed through the tunnel."""
 # The host managing the comune's endpoints through the tunnel: its Linux VPN terminator unless the
@@ -188,6 +191,8 @@ class _Collector:
         self.readiness: list[ReadinessCheck] = []
         self.probes: list[Probe] = []
         self.host_roles: dict[tuple[str, str], None] = {}
+        self.plays: list[str] = []
+        self.counted_failures: dict[str, int] = {}
 
     def emit(self, event: ProgressEvent) -> None:
         if self.on_event is not None:
@@ -202,6 +207,7 @@ class _Collector:
         if host and name.startswith("runner_on_") and name != "runner_on_start":
             self.host_roles.setdefault((host, role), None)
         if name == "playbook_on_play_start":
+            self.plays.append(str(data.get("play", "")))
             self.emit(ProgressEvent("play", play=str(data.get("play", ""))))
         elif name == "playbook_on_task_start":
             self.emit(ProgressEvent("task", task=task, role=role))
@@ -241,6 +247,10 @@ class _Collector:
             res = data.get("res") or {}
             if not data.get("ignore_errors"):
                 self.record(data, "failed", res)
+            elif res.get(COUNTED_FAILURE):
+                # Ignored for Ansible (the playbook goes on to the other plays), failed for us.
+                self.record(data, "failed", res)
+                self.counted_failures[host] = self.counted_failures.get(host, 0) + 1
             self.emit(ProgressEvent("failed", host=host, task=task, role=role))
         elif name == "runner_on_unreachable":
             self.record(data, "unreachable", data.get("res") or {})
@@ -428,6 +438,10 @@ class LocalRunner:
         finally:
             _scrub_artifacts(run_dir / "artifacts" / "ansible", [vault_password or ""])
         finished = time.time()
+        for host, count in collector.counted_failures.items():
+            counters = collector.stats.setdefault(host, {})
+            counters["failed"] = counters.get("failed", 0) + count
+            counters["ignored"] = max(0, counters.get("ignored", 0) - count)
         hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
         status = (
             RunStatus(runner.status)
@@ -449,6 +463,7 @@ class LocalRunner:
             error=error,
             readiness=tuple(collector.readiness),
             probes=tuple(collector.probes),
+            plays=tuple(collector.plays),
             host_roles=tuple(collector.host_roles),
         )
 

@@ -9,6 +9,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from provisioner.adapters import accel
 from provisioner.adapters.accel import Acceleration
@@ -131,6 +134,15 @@ def run_playbook(
             raise
         if reach.not_ready:
             outcome = dataclasses.replace(outcome, readiness=outcome.readiness + reach.not_ready)
+        plays = _plays(settings.playbooks_dir / request.playbook)
+        # Judged only when the started plays are this playbook's (a canceled run stops anyway).
+        not_run = (
+            tuple(p for p in plays if p not in outcome.plays)
+            if outcome.plays
+            and set(outcome.plays) <= set(plays)
+            and outcome.status != RunStatus.CANCELED
+            else ()
+        )
         if not request.check:
             notes += _record_tunnel_paths(settings, inventory, outcome)
         report = RunReport(
@@ -144,6 +156,7 @@ def run_playbook(
             notes=tuple(notes),
             accel=chosen.accel,
             offline=offline,
+            plays_not_run=not_run,
         )
         # The run, its hosts, tasks, (comply) drift items and offline hosts in one transaction.
         store.finish(
@@ -254,6 +267,13 @@ def _nothing_left(
         - set(request.extravars.get("provisioner_peer_only") or ())
     )
     return not left
+
+
+@functools.cache
+def _plays(playbook: Path) -> tuple[str, ...]:
+    """The names of a playbook's plays (ours: every play is named)."""
+    doc = yaml.safe_load(playbook.read_text(encoding="utf-8")) or []
+    return tuple(str(play.get("name", "")) for play in doc if isinstance(play, dict))
 
 
 def list_runs(settings: Settings, comune: str | None, limit: int) -> list[RunRecord]:

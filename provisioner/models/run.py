@@ -160,6 +160,8 @@ class RunOutcome:
     error: str = ""
     readiness: tuple[ReadinessCheck, ...] = ()
     probes: tuple[Probe, ...] = ()
+    plays: tuple[str, ...] = ()
+    """Names of the plays that started, in order (a playbook that stopped early lacks some)."""
     host_roles: tuple[tuple[str, str], ...] = ()
     """Every (host, role) pair that ran at least one task, in first-seen order (role may be "")."""
 
@@ -226,6 +228,8 @@ class RunReport:
     """The HTML/JSON/JUnit reports of the run, once written."""
     offline: tuple[OfflineHost, ...] = ()
     """Hosts of the run's scope not attempted: offline (no recent handshake on the terminator)."""
+    plays_not_run: tuple[str, ...] = ()
+    """Plays of the playbook that never started: Ansible stopped early, their hosts unchecked."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -238,6 +242,9 @@ class RunReport:
             return ExitCode.HOSTS_FAILED
         if HostState.UNREACHABLE in states:
             return ExitCode.HOSTS_UNREACHABLE
+        if self.plays_not_run:
+            # Never checked is never compliant: hosts of those plays were not looked at.
+            return ExitCode.HOSTS_FAILED
         if outcome.status != RunStatus.SUCCESSFUL:
             return ExitCode.ANSIBLE_ERROR
         if self.use_case == COMPLY and outcome.drift_tasks:
@@ -265,5 +272,6 @@ class RunReport:
             "tasks": [asdict(t) for t in self.outcome.tasks],
             "readiness": [asdict(r) for r in self.outcome.readiness],
             "offline": [asdict(o) for o in self.offline],
+            "plays_not_run": list(self.plays_not_run),
             "notes": list(self.notes),
         }

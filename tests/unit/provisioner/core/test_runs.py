@@ -14,7 +14,7 @@ from provisioner.core import runs
 from provisioner.core.inventory import load
 from provisioner.errors import AnsibleError, BusyError, ExitCode, InputError
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import HostResult, PlaybookRequest, RunOutcome, RunStatus
+from provisioner.models.run import HostResult, HostState, PlaybookRequest, RunOutcome, RunStatus
 from tests.unit.fakes import (
     SLUG,
     VAULT_DOCUMENT,
@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     FakeAnsibleRunner,
     on_failed,
     on_ok,
+    play_start,
     stats,
     task_start,
 )
@@ -263,3 +264,50 @@ def test_accel_false_in_settings_gives_plain_ansible(settings: Settings) -> None
     assert executor.accel == "plain"  # type: ignore[attr-defined]
     assert "ANSIBLE_STRATEGY" not in executor.envvars  # type: ignore[attr-defined]
     assert runs.acceleration(plain).warning == ""
+
+
+def test_a_playbook_that_stopped_early_leaves_its_later_plays_unchecked(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.status, fake_ansible.rc = "failed", 2
+    fake_ansible.events = [
+        play_start("Baseline on every managed host"),
+        play_start("WireGuard on the endpoints, keys created on each endpoint"),
+        stats(**{"gw-vpn-01": {"ok": 3}}),
+    ]
+
+    report = runs.run_playbook(settings, _request(inventory=settings.comune_dir(SLUG)), inventory)
+
+    assert "Meeting software on the endpoints, then proof that the platform answers" in (
+        report.plays_not_run
+    )
+    assert "Baseline on every managed host" not in report.plays_not_run
+    assert report.exit_code == ExitCode.HOSTS_FAILED
+    summary = json.loads((report.run_dir / "summary.json").read_text())
+    assert summary["exit_code"] == 3 and len(summary["plays_not_run"]) == 7
+
+
+def test_a_failure_a_task_ignores_for_ansible_still_fails_its_host(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        task_start("Converge the device", "netgear"),
+        on_failed(
+            "sw-core-01",
+            "Converge the device",
+            "sw-core-01 at 192.168.10.2:22: authentication failed",
+            "netgear",
+            ignore_errors=True,
+            provisioner_counts_as_failed=True,
+        ),
+        on_failed("gw-vpn-01", "Optional probe", "not there", ignore_errors=True),
+        stats(**{"sw-core-01": {"ok": 1, "ignored": 1}, "gw-vpn-01": {"ok": 5, "ignored": 1}}),
+    ]
+
+    report = runs.run_playbook(settings, _request(inventory=settings.comune_dir(SLUG)), inventory)
+
+    states = {h.host: (h.state, h.failed, h.ignored) for h in report.outcome.hosts}
+    assert states["sw-core-01"] == (HostState.FAILED, 1, 0)
+    assert states["gw-vpn-01"] == (HostState.OK, 0, 1)
+    assert [t.task for t in report.outcome.failed_tasks] == ["Converge the device"]
+    assert report.exit_code == ExitCode.HOSTS_FAILED
