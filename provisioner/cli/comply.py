@@ -69,10 +69,10 @@ def result_line(result: ComuneResult) -> None:
     if result.files is not None:
         render.console.print(f"  report: {result.files.html}")
     if result.remediation is not None:
-        fixed = result.remediation
+        remediation = result.remediation
         render.console.print(
-            f"  remediation run {fixed.run_id} on {', '.join(result.drifted_hosts)}: "
-            f"{fixed.outcome.status.value}, exit {int(fixed.exit_code)}"
+            f"  remediation run {remediation.run_id} on {', '.join(result.drifted_hosts)}: "
+            f"{remediation.outcome.status.value}, exit {int(remediation.exit_code)}"
         )
 
 

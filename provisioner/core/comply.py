@@ -26,7 +26,7 @@ USE_CASE = COMPLY
 REMEDIATE = "remediate"
 
 
-def _one(
+def _comply_comune(
     settings: Settings,
     comune: str,
     *,
@@ -61,7 +61,7 @@ def _one(
     if not (remediate and result.drifted_hosts):
         return result
     try:
-        fixed = enable_core.enable(
+        remediation = enable_core.enable(
             settings,
             comune,
             limit=",".join(result.drifted_hosts),
@@ -75,7 +75,7 @@ def _one(
         return dataclasses.replace(
             result, error="remediation: " + "; ".join(exc.lines()), error_code=exc.exit_code
         )
-    return dataclasses.replace(result, remediation=fixed)
+    return dataclasses.replace(result, remediation=remediation)
 
 
 def comply(
@@ -142,8 +142,8 @@ def _run(
 ) -> ComplyRun:
     """The comuni, at most ``parallel`` at a time, each notified and reported as it ends."""
 
-    def work(name: str) -> ComuneResult:
-        result = _one(
+    def comply_and_notify(name: str) -> ComuneResult:
+        result = _comply_comune(
             settings,
             name,
             remediate=remediate,
@@ -158,7 +158,7 @@ def _run(
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
-        results = tuple(pool.map(work, names))
+        results = tuple(pool.map(comply_and_notify, names))
     index = reports.write_index(results, target) if len(names) > 1 or all_comuni else None
     return ComplyRun(results, index)
 

@@ -104,10 +104,6 @@ class GearLab:
         for thread in threads:
             thread.join()
 
-    def stop_device(self, name: str) -> None:
-        """Stop one device (its port closes), the others keep running."""
-        self.net.stop(name)
-
     def known_hosts(self) -> str:
         """known_hosts lines of every device (as the lab records them)."""
         return "".join(

@@ -25,7 +25,7 @@ class GearPlatform:
     read_commands: tuple[str, ...]
     error_pattern: str
     remediate: Callable[[str, str, str], list[str]]
-    scoped: Callable[[str, str], str]
+    managed_part: Callable[[str, str], str]
     connect_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -38,14 +38,14 @@ PLATFORMS: dict[str, GearPlatform] = {
             r"input does not match|no such item|invalid value).*$"
         ),
         remediate=routeros.remediate,
-        scoped=routeros.scoped,
+        managed_part=routeros.managed_part,
     ),
     "cisco_ios": GearPlatform(
         device_type="cisco_ios",
         read_commands=("show running-config",),
         error_pattern=r"^%.*$",
         remediate=ios.remediate,
-        scoped=ios.scoped,
+        managed_part=ios.managed_part,
     ),
     "fortinet": GearPlatform(
         device_type="fortinet",
@@ -55,7 +55,7 @@ PLATFORMS: dict[str, GearPlatform] = {
             r"entry is used|Unknown action|Command fail\. Return code).*$"
         ),
         remediate=fortios.remediate,
-        scoped=fortios.scoped,
+        managed_part=fortios.managed_part,
         # paramiko's group-exchange KEX stalls against some SSH servers (FakeNOS's among them);
         # FortiOS offers the fixed groups too, so these two are never needed.
         connect_options={
@@ -138,6 +138,6 @@ def remediate(device_type: str, running: str, intended: str, tag: str) -> Remedi
     platform = PLATFORMS[device_type]
     return Remediation(
         commands=tuple(platform.remediate(running, intended, tag)),
-        before=platform.scoped(running, tag),
-        after=platform.scoped(intended, tag),
+        before=platform.managed_part(running, tag),
+        after=platform.managed_part(intended, tag),
     )

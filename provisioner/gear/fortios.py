@@ -62,7 +62,7 @@ def _managed(section: str, key: str, lines: list[str], tag: str) -> bool:
     return key.strip('"').startswith(f"{tag}-")
 
 
-def scoped(text: str, tag: str) -> str:
+def managed_part(text: str, tag: str) -> str:
     """The tool's entries of a configuration, as FortiOS ``show`` prints them."""
     tables = parse(text)
     out: list[str] = []
@@ -95,7 +95,7 @@ def remediate(running: str, intended: str, tag: str) -> list[str]:
     negation for a whole ``edit``, so entries to drop become ``delete <key>`` here. Order: policies
     are deleted first and VIPs/services last, so no step leaves a policy naming a missing object.
     """
-    have_text, want_text = scoped(running, tag), scoped(intended, tag)
+    have_text, want_text = managed_part(running, tag), managed_part(intended, tag)
     have, want = parse(have_text), parse(want_text)
     workflow = WorkflowRemediation(
         get_hconfig(Platform.FORTINET_FORTIOS, have_text),

@@ -88,7 +88,7 @@ def _ports(block: list[str]) -> set[tuple[str, str]]:
     return found
 
 
-def scoped(text: str, tag: str, extra_ports: set[tuple[str, str]] | None = None) -> str:
+def managed_part(text: str, tag: str, extra_ports: set[tuple[str, str]] | None = None) -> str:
     """The part of a configuration the tool owns.
 
     That is its ACL, the interfaces binding it inbound, and the static NAT lines publishing a
@@ -118,7 +118,7 @@ def remediate(running: str, intended: str, tag: str) -> list[str]:
         ConflictError: the WAN interface already binds another ACL inbound.
     """
     name = acl_name(tag)
-    want = scoped(intended, tag)
+    want = managed_part(intended, tag)
     running_bindings = _bindings(running)
     for interface in _bindings(want):
         others = [b for b in running_bindings.get(interface, []) if b.split()[2] != name]
@@ -128,7 +128,7 @@ def remediate(running: str, intended: str, tag: str) -> list[str]:
                 f"IOS binds one ACL per direction and the tool does not replace the office's: "
                 f"add the entries of {name} to it by hand, or unbind it"
             )
-    have = scoped(running, tag, _ports(_acl_block(want, name)))
+    have = managed_part(running, tag, _ports(_acl_block(want, name)))
     workflow = WorkflowRemediation(
         get_hconfig(Platform.CISCO_IOS, have), get_hconfig(Platform.CISCO_IOS, want)
     )

@@ -292,7 +292,7 @@ def _place(
     return _anchor_ref(chain.anchor, chain.rules) if chain.anchor is not None else ""
 
 
-def scoped(text: str, tag: str) -> str:
+def managed_part(text: str, tag: str) -> str:
     """The managed items of a configuration, canonical, firewall rules in table order."""
     items = parse_export(text, tag)
     order = {id(i): n for n, i in enumerate(items)}

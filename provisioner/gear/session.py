@@ -338,7 +338,7 @@ def _restored(
     platform = session.platform
     config, since = start
     after = session.read()
-    restored = platform.scoped(after, tag) == platform.scoped(config, tag)
+    restored = platform.managed_part(after, tag) == platform.managed_part(config, tag)
     state = (
         f"the configuration is as {since}"
         if restored

@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.gear import remediate
 from provisioner.gear.errors import IntentError
-from provisioner.gear.fortios import quote, scoped
+from provisioner.gear.fortios import managed_part, quote
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNNING = (FIXTURES / "fortios_running.conf").read_text(encoding="utf-8")
@@ -68,7 +68,7 @@ def test_source_addresses_are_the_tools_and_deleted_after_the_policy_naming_them
     running = address + INTENDED.replace(
         'set srcaddr "all"', 'set srcaddr "provisioner-src-198.51.100.0_24"'
     )
-    assert '"office"' not in scoped(running, "provisioner")
+    assert '"office"' not in managed_part(running, "provisioner")
     plan = remediate("fortinet", running, INTENDED, "provisioner")
     assert plan.commands == (
         "config firewall policy",

@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.gear import remediate
 from provisioner.gear.errors import ConflictError, IntentError
-from provisioner.gear.ios import acl_address, scoped, token
+from provisioner.gear.ios import acl_address, managed_part, token
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNNING = (FIXTURES / "ios_running.cfg").read_text(encoding="utf-8")
@@ -22,7 +22,7 @@ def bound(config: str, acl: str = "PROVISIONER-EDGE-IN") -> str:
 
 
 def test_scope_is_the_acl_its_binding_and_the_nat_of_the_ports_it_names() -> None:
-    assert scoped(bound(RUNNING), "provisioner") == (
+    assert managed_part(bound(RUNNING), "provisioner") == (
         "ip nat inside source static udp 10.89.1.10 51820 interface GigabitEthernet0/0 51820 "
         "extendable\n"
         "ip nat inside source static tcp 10.89.1.12 3389 interface GigabitEthernet0/0 3389 "
