@@ -120,8 +120,18 @@ def history(state_dir: Path, tree: Tree, *, days: int = 30, seed: int = 23) -> i
             for seq, host in enumerate(drifted):
                 role = rng.choice(ROLES)
                 drift_rows.append(
-                    (run_id, seq, comune, host, role, f"Configure {role}", "copy",
-                     "--- before\n+++ after\n-# edited by hand\n", "", 0)
+                    (
+                        run_id,
+                        seq,
+                        comune,
+                        host,
+                        role,
+                        f"Configure {role}",
+                        "copy",
+                        "--- before\n+++ after\n-# edited by hand\n",
+                        "",
+                        0,
+                    )
                 )
         seen_rows += [(comune, h, now - rng.randint(0, 86400)) for h in names if "laptop" in h]
     with sqlite3.connect(layout.history_db) as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
@@ -46,8 +47,10 @@ CSP = (
 )
 
 
-class SecurityHeaders:
-    """Adds the console's security headers to every response (pure ASGI: streams untouched)."""
+class ResponseHeaders:
+    """Adds the console's security headers and the server's time (``Server-Timing``, seen in
+    the browser's developer tools and by `bench/console`) to every response (pure ASGI: event
+    streams pass untouched)."""
 
     def __init__(self, app: ASGIApp, *, tls: bool) -> None:
         self.app = app
@@ -67,10 +70,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith("/static/")
+        started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={elapsed:.1f}".encode()))
                 names = {name.lower() for name, _ in headers}
                 headers += [h for h in self.headers if h[0] not in names]
                 if not static and b"cache-control" not in names:
@@ -121,7 +127,7 @@ def create_app(settings: Settings, *, jobs_runner: Jobs | None = None) -> FastAP
     )
     app.state.console = state
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
-    app.add_middleware(SecurityHeaders, tls=settings.console_tls_cert is not None)
+    app.add_middleware(ResponseHeaders, tls=settings.console_tls_cert is not None)
     app.mount("/static", StaticFiles(directory=deps.STATIC), name="static")
     for module in (auth, comuni, hosts, jobs, runs, schedules, bundles, admin):
         app.include_router(module.router)
