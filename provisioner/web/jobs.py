@@ -65,6 +65,8 @@ class Job:
     comune: str
     target: str
     user: str
+    host: str = ""
+    """The one host the job is about (helpdesk actions), else empty."""
     created: float = field(default_factory=time.time)
     state: str = JobState.QUEUED
     result: Any = None
@@ -144,10 +146,11 @@ class Jobs:
         target: str,
         user: str,
         work: Work,
+        host: str = "",
         on_done: Callable[[Job], None] | None = None,
     ) -> Job:
         """Start ``work`` in a thread of its own (it waits for a free slot first)."""
-        job = Job(secrets.token_urlsafe(12), kind, comune, target, user)
+        job = Job(secrets.token_urlsafe(12), kind, comune, target, user, host)
         thread = threading.Thread(
             target=self._run, args=(job, work, on_done), name=f"job-{job.id}", daemon=True
         )

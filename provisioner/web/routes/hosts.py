@@ -70,6 +70,7 @@ def _reprovision(
         comune=comune,
         target=f"{comune}/{host}" + (" (check)" if check else ""),
         work=work,
+        host=host,
     )
 
 

@@ -38,7 +38,14 @@ def run_ids(result: Any) -> list[str]:
 
 
 def start(
-    request: Request, user: User, *, action: Action, comune: str, target: str, work: Work
+    request: Request,
+    user: User,
+    *,
+    action: Action,
+    comune: str,
+    target: str,
+    work: Work,
+    host: str = "",
 ) -> Response:
     """Start ``work`` as a job (audited: started, then how it ended) and show its page."""
     console = deps.console(request)
@@ -58,7 +65,13 @@ def start(
         audit.settle(settings, entry, f"exit {job.exit_code}", detail)
 
     job = console.jobs.start(
-        kind=str(action), comune=comune, target=target, user=user.name, work=work, on_done=settle
+        kind=str(action),
+        comune=comune,
+        target=target,
+        user=user.name,
+        work=work,
+        host=host,
+        on_done=settle,
     )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
@@ -95,8 +108,8 @@ def _result(job: Job) -> dict[str, Any]:
     result = job.result
     report = result if isinstance(result, RunReport) else getattr(result, "report", None)
     roles = None
-    if isinstance(report, RunReport) and job.kind in {"reprovision", "rotate-keys"}:
-        roles = helpdesk_view.host_roles(report, job.target.rpartition("/")[2])
+    if isinstance(report, RunReport) and job.host:
+        roles = helpdesk_view.host_roles(report, job.host)
     comply = result.results[0] if isinstance(result, ComplyRun) and result.results else None
     if comply is not None:
         report = comply.report
