@@ -146,3 +146,34 @@ def test_a_busy_comune_ends_the_job_with_the_clis_message(
 
     assert "busy: another run is in progress" in page
     assert fake_ansible.calls == []
+
+
+def test_rotate_keys_is_the_clis_rotate_keys(login: Login, fake_ansible: FakeAnsibleRunner) -> None:
+    client = login(Role.HELPDESK)
+    page = client.get(f"/comuni/{COMUNE}/hosts/{HOST}").text
+    assert 'id="rotate-keys"' in page
+
+    job = client.post(
+        f"/comuni/{COMUNE}/hosts/{HOST}/rotate-keys", data={"csrf_token": csrf(page)}
+    ).headers["location"]
+    _wait_done(client, job.removeprefix("/jobs/"))
+
+    assert fake_ansible.kwargs["extravars"] == {
+        "provisioner_peer_only": [GATEWAY],
+        "provisioner_rotate_keys": True,
+    }
+
+
+def test_a_decommission_needs_the_name_typed_again(
+    login: Login, fake_ansible: FakeAnsibleRunner
+) -> None:
+    client = login(Role.HELPDESK)
+    page = client.get(f"/comuni/{COMUNE}/hosts/{HOST}").text
+
+    response = client.post(
+        f"/comuni/{COMUNE}/hosts/{HOST}/decommission",
+        data={"csrf_token": csrf(page), "confirm": "comune-001-laptop-0"},
+    )
+
+    assert response.status_code == 400 and "to confirm the decommission" in response.text
+    assert fake_ansible.calls == []
