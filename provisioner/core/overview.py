@@ -31,24 +31,27 @@ def _catalog(root: Path) -> ComuneCatalog:
     return ComuneCatalog(root)
 
 
-def comuni(
-    settings: Settings, *, province: str | None = None, only: Iterable[str] | None = None
-) -> list[ComuneStatus]:
-    """Every comune (of ``province``; of ``only``, when given) with its latest comply run."""
+def comuni(settings: Settings, *, only: Iterable[str] | None = None) -> list[ComuneStatus]:
+    """Every comune (of ``only``, when given) with its latest comply run."""
     facts = _catalog(settings.inventory_dir).facts()
     allowed = None if only is None else set(only)
     latest = history(settings).latest_per_comune(COMPLY)
     return [
         ComuneStatus(f.slug, f.name, f.province, latest.get(f.slug))
         for f in facts
-        if (province is None or f.province.upper() == province.upper())
-        and (allowed is None or f.slug in allowed)
+        if allowed is None or f.slug in allowed
     ]
 
 
 def provinces(statuses: Iterable[ComuneStatus]) -> list[str]:
     """The provinces of these comuni, sorted (for a filter)."""
     return sorted({s.province for s in statuses if s.province})
+
+
+def in_province(statuses: Iterable[ComuneStatus], province: str) -> list[ComuneStatus]:
+    """The comuni of a province (its sigla, any case); all of them for an empty one."""
+    wanted = province.strip().upper()
+    return [s for s in statuses if not wanted or s.province.upper() == wanted]
 
 
 def comune(settings: Settings, slug: str) -> ComuneView:

@@ -90,14 +90,14 @@ class ResponseHeaders:
 
 def allowed_hosts(settings: Settings) -> list[str]:
     """Host header values the console answers (DNS rebinding: any other is refused)."""
-    hosts = ["127.0.0.1", "localhost", "[::1]", *settings.console_allowed_hosts]
+    hosts = ["127.0.0.1", "localhost", *settings.console_allowed_hosts]
     try:
         bind = ipaddress.ip_address(settings.console_bind)
     except ValueError:
-        hosts.append(settings.console_bind)
+        hosts.append(settings.console_bind)  # a host name
     else:
-        if not bind.is_unspecified:
-            hosts.append(f"[{bind}]" if bind.version == 6 else str(bind))
+        if bind.version == 4 and not bind.is_unspecified:
+            hosts.append(str(bind))
     return hosts
 
 

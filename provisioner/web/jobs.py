@@ -10,6 +10,7 @@ wait their turn; a comune already running is refused by the core (its lock), as 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import secrets
@@ -108,9 +109,10 @@ class Job:
             )
 
     def after(self, seq: int) -> list[JobEvent]:
-        """Events with a sequence number above ``seq``."""
+        """Events with a sequence number above ``seq`` (kept in order: a bisection, so a stream
+        woken per event does not rescan the run's thousands of events each time)."""
         with self._lock:
-            return [e for e in self.events if e.seq > seq]
+            return self.events[bisect.bisect_right(self.events, seq, key=lambda e: e.seq) :]
 
     async def wait(self, seq: int, timeout: float) -> None:
         """Until an event above ``seq`` exists, or ``timeout`` seconds."""

@@ -30,14 +30,12 @@ def comuni_page(
     visible = user.comuni_for(Action.VIEW)
     settings = deps.console(request).settings
     statuses = overview.comuni(settings, only=visible)
-    chosen = province.strip().upper()
-    shown = [s for s in statuses if s.province.upper() == chosen] if chosen else statuses
     return deps.page(
         request,
         "comuni.html",
-        statuses=shown,
+        statuses=overview.in_province(statuses, province),
         provinces=overview.provinces(statuses),
-        province=chosen,
+        province=province.strip().upper(),
         total=len(statuses),
     )
 

@@ -24,11 +24,16 @@ def runs_page(
     comune: str = "",
 ) -> HTMLResponse:
     """Newest runs first (of one comune, when asked), in the comuni the user may see."""
+    settings = deps.console(request).settings
     if comune:
         deps.ensure(request, user, Action.VIEW, comune)
-    visible = user.comuni_for(Action.VIEW)
-    records = runs_core.list_runs(deps.console(request).settings, comune or None, PAGE * 5)
-    shown = [r for r in records if visible is None or r.comune in visible][:PAGE]
+        shown = runs_core.list_runs(settings, comune, PAGE)
+    elif (visible := user.comuni_for(Action.VIEW)) is None:
+        shown = runs_core.list_runs(settings, None, PAGE)
+    else:
+        # A user of a few comuni: each one's newest runs, merged.
+        mine = [r for c in sorted(visible) for r in runs_core.list_runs(settings, c, PAGE)]
+        shown = sorted(mine, key=lambda r: r.started, reverse=True)[:PAGE]
     return deps.page(request, "runs.html", runs=shown, comune=comune)
 
 

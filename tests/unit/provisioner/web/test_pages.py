@@ -132,3 +132,10 @@ def test_schedules_and_the_bundles_seam(login: Login) -> None:
     assert "No schedule on this machine." in client.get("/schedules").text
     assert "issue 20" in client.get("/bundles").text
     assert login(Role.VIEWER).get("/bundles").status_code == 403
+
+
+def test_runs_of_a_scoped_user_are_those_of_its_comuni(login: Login) -> None:
+    page = login(Role.VIEWER, ["comune-002"]).get("/runs").text
+
+    comuni = set(re.findall(r'<a href="/comuni/(comune-\d+)">', page))
+    assert comuni == {"comune-002"}
