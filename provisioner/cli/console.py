@@ -57,8 +57,10 @@ def serve(
         int | None, typer.Option(help="Port (config: console_port, default 8080).", min=1)
     ] = None,
 ) -> None:
-    """Run the web console (FastAPI + uvicorn) until stopped; runs started from it are canceled
-    cleanly on Ctrl-C or SIGTERM."""
+    """Run the web console (FastAPI + uvicorn) until stopped (Ctrl-C, SIGTERM).
+
+    Runs started from the console are then canceled between tasks and recorded canceled.
+    """
     import uvicorn  # noqa: PLC0415
 
     from provisioner.web.app import create_app  # noqa: PLC0415
