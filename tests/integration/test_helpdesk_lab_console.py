@@ -93,10 +93,10 @@ def test_a_change_by_hand_shows_on_the_drift_page_and_reprovision_undoes_it(
     browser.find_element(By.ID, "q").send_keys(LAPTOP)
     click_and_load(browser, By.ID, "search")
     click_and_load(browser, By.ID, "reprovision")
+    # progress arrives while the run goes on, not only at its end: tasks, then hosts' results
     wait_for(browser, 120, "#events li.task")
-    # progress arrives while the run goes on, not only at its end
+    wait_for(browser, 120, "#progress-hosts tbody tr")
     assert text(browser, "#job-state") == "running"
-    assert browser.find_elements(By.CSS_SELECTOR, "#progress-hosts tbody tr")
     screenshot(browser, "lab-reprovision-progress")
     wait_for(browser, RUN_MINUTES, "#result-title")
     screenshot(browser, "lab-reprovision-result")
