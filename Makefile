@@ -10,7 +10,7 @@ export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup host-deps venv image demo test lint unit integration molecule lock clean
+.PHONY: help setup host-deps venv image demo test lint unit browser integration molecule lock clean
 
 help:
 	@echo "make demo   set up everything, start the lab comune, run 'provisioner enable lab'"
@@ -36,10 +36,12 @@ demo: setup
 	$(BIN)/provisioner lab up
 	$(BIN)/provisioner enable lab
 
-# Unit tests first (seconds); then the lab tests and the Molecule scenarios side by side, in two
-# pytest processes (lab/run-suites.sh).
+# Unit tests first (seconds), the console in Chromium against a synthetic provider (a minute);
+# then the lab tests and the Molecule scenarios side by side, in two pytest processes
+# (lab/run-suites.sh).
 test: setup image lint
 	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/browser
 	@bash lab/run-suites.sh
 
 lint:
@@ -50,6 +52,9 @@ lint:
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+browser: setup
+	$(BIN)/pytest tests/browser
 
 integration: setup image
 	$(BIN)/pytest tests/integration

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,3 +74,40 @@ def private_lab(prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
                 print(f"lab down failed ({down.returncode}): {down.stderr.strip()[-500:]}")
         shutil.rmtree(work, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
+
+
+def first_task(cmd: list[str], env: dict[str, str], runs_dir: Path) -> tuple[float, int]:
+    """Seconds to the first task event and peak RSS (KiB) of the command."""
+    before = set(runs_dir.rglob("job_events")) if runs_dir.exists() else set()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    found: float | None = None
+    peak = 0
+    seen: set[Path] = set()
+    while True:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
+        except (OSError, IndexError, ValueError):
+            pass
+        if found is None and runs_dir.exists():
+            for events in set(runs_dir.rglob("job_events")) - before:
+                for path in events.glob("*.json"):
+                    if path in seen:
+                        continue
+                    try:
+                        text = path.read_text(errors="replace")
+                    except OSError:
+                        continue  # a -partial.json file renamed meanwhile: seen again later
+                    seen.add(path)
+                    if '"playbook_on_task_start"' in text:
+                        found = time.perf_counter() - start
+                        break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    out, err = proc.communicate()
+    if found is None:
+        tail = out.decode()[-1500:] + err.decode()[-1500:]
+        sys.exit(f"no task event seen (exit {proc.returncode}):\n{tail}")
+    return found, peak

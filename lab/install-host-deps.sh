@@ -7,6 +7,8 @@ packages=(
   netavark aardvark-dns iptables
   python3 python3-venv python3-dev gcc openssh-client sqlite3 git make ca-certificates
   chromium
+  # the web console's browser tests drive Debian's Chromium through its own driver (Selenium)
+  chromium-driver
   # the lab's package cache (provisioner starts it itself: adapters/aptcache.py)
   apt-cacher-ng
 )

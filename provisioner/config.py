@@ -127,6 +127,30 @@ class Settings(BaseModel):
     notify_email_from: str = "provisioner@localhost"
     notify_smtp_host: str = "localhost"
     notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    console_bind: str = Field(
+        default="127.0.0.1",
+        description="address `provisioner serve` listens on (another than loopback needs TLS)",
+    )
+    console_port: int = Field(default=8080, ge=1, le=65535)
+    console_tls_cert: Path | None = Field(default=None, description="PEM certificate (chain)")
+    console_tls_key: Path | None = Field(default=None, description="PEM private key")
+    console_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names the console answers to besides the bind address and localhost",
+    )
+    console_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For names the client (audit source)",
+    )
+    console_session_idle: int = Field(
+        default=1800, ge=60, description="seconds a session lives without a request"
+    )
+    console_session_max: int = Field(
+        default=12 * 3600, ge=300, description="seconds a session lives at most"
+    )
+    console_max_jobs: int = Field(
+        default=2, ge=1, le=16, description="runs the console executes at once (others queue)"
+    )
 
     @property
     def ansible_cfg(self) -> Path:
@@ -171,6 +195,10 @@ _ENV_KEYS = {
     "provider_domain": "PROVIDER_DOMAIN",
     "istat_file": "ISTAT_FILE",
     "notify_webhook_url": "NOTIFY_WEBHOOK_URL",
+    "console_bind": "CONSOLE_BIND",
+    "console_port": "CONSOLE_PORT",
+    "console_tls_cert": "CONSOLE_TLS_CERT",
+    "console_tls_key": "CONSOLE_TLS_KEY",
 }
 
 

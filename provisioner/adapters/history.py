@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -16,7 +18,7 @@ from typing import Any
 from provisioner.config import StateLayout
 from provisioner.errors import BusyError
 from provisioner.models.comply import DriftItem
-from provisioner.models.history import RetiredHost, RunDetail, RunRecord
+from provisioner.models.history import HostRun, RetiredHost, RunDetail, RunRecord, RunSummary
 from provisioner.models.pending import OPEN, PendingWork, WorkKind, WorkState
 from provisioner.models.run import (
     COMPLY,
@@ -582,6 +584,83 @@ class History:
                     (run_id,),
                 )
             ]
+
+    # --- what the console's overview and comune pages read ------------------------------------
+
+    def latest_per_comune(self, use_case: str, comune: str | None = None) -> dict[str, RunSummary]:
+        """The newest finished run of a use case for every comune (or one), with its counts."""
+        if not self.db_path.exists():
+            return {}
+        # The run's columns by name (what _record reads), then the counts.
+        query = (
+            "SELECT r.id, r.use_case, r.comune, r.host_limit, r.check_mode, r.tags, r.started,"
+            " r.finished, r.status, r.rc, r.run_dir, r.error,"
+            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = r.id),"
+            " (SELECT COUNT(DISTINCT d.host) FROM drift_items d WHERE d.run_id = r.id),"
+            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id),"
+            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id AND h.failed > 0"
+            "  AND h.unreachable = 0),"
+            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id AND h.unreachable > 0),"
+            " (SELECT COUNT(*) FROM run_offline o WHERE o.run_id = r.id)"
+            " FROM runs r JOIN (SELECT comune, MAX(started) AS newest FROM runs"
+            "  WHERE use_case = ? AND finished IS NOT NULL AND (? IS NULL OR comune = ?)"
+            "  GROUP BY comune) m"
+            " ON r.comune = m.comune AND r.started = m.newest AND r.use_case = ?"
+        )
+        found: dict[str, RunSummary] = {}
+        with self._db() as conn:
+            for row in conn.execute(query, (use_case, comune, comune, use_case)):
+                record = _record(row[:12])
+                counts = [int(v) for v in row[12:]]
+                found[record.comune] = RunSummary(
+                    dataclasses.replace(record, drift=counts[0] if use_case == COMPLY else None),
+                    drifted_hosts=counts[1],
+                    hosts=counts[2],
+                    failed=counts[3],
+                    unreachable=counts[4],
+                    offline=counts[5],
+                )
+        return found
+
+    def last_seen(self, comune: str) -> dict[str, float]:
+        """The latest handshake remembered for each endpoint of a comune."""
+        if not self.db_path.exists():
+            return {}
+        with self._db() as conn:
+            return {
+                str(r[0]): float(r[1])
+                for r in conn.execute(
+                    "SELECT host, seen FROM last_seen WHERE comune = ?", (comune,)
+                )
+            }
+
+    def latest_host_results(self, comune: str, runs: int = 50) -> dict[str, HostRun]:
+        """Per host of a comune, its result in the newest of the last ``runs`` finished runs."""
+        if not self.db_path.exists():
+            return {}
+        found: dict[str, HostRun] = {}
+        with self._db() as conn:
+            for row in conn.execute(
+                "SELECT h.host, h.state, r.id, r.use_case, r.check_mode, r.started"
+                " FROM host_results h JOIN (SELECT id, use_case, check_mode, started FROM runs"
+                "  WHERE comune = ? AND finished IS NOT NULL ORDER BY started DESC LIMIT ?) r"
+                " ON h.run_id = r.id ORDER BY r.started DESC",
+                (comune, runs),
+            ):
+                found.setdefault(
+                    str(row[0]),
+                    HostRun(str(row[1]), str(row[2]), str(row[3]), bool(row[4]), float(row[5])),
+                )
+        return found
+
+    @staticmethod
+    def summary(run: RunRecord) -> dict[str, Any] | None:
+        """The ``summary.json`` of a run (None: rotated away, not written, unreadable)."""
+        try:
+            data = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
 
 def _work(row: tuple[Any, ...]) -> PendingWork:

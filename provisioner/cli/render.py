@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner.core.lab import LabStatus
+from provisioner.models import helpdesk as helpdesk_view
 from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
 from provisioner.models.pending import PendingWork, WorkState
@@ -292,33 +293,23 @@ def host_roles(report: RunReport, host: str) -> None:
 
     A role's changed tasks are what differed before the run (or would be changed, in check mode).
     """
-    outcome = report.outcome
-    result = outcome.host(host)
-    tasks = [t for t in outcome.tasks if t.host == host]
-    if result is None:
+    view = helpdesk_view.host_roles(report, host)
+    if view is None:
         return
     table = Table(title=f"{host}: before / after, per role")
     for col in ("role", "before", "after"):
         table.add_column(col, overflow="fold")
-    roles = sorted(
-        {r or "(playbook)" for h, r in outcome.host_roles if h == host}
-        | {t.role or "(playbook)" for t in tasks}
-    )
-    for role in roles:
-        mine = [t for t in tasks if (t.role or "(playbook)") == role]
-        changed = [t.task for t in mine if t.outcome == "changed"]
-        failed = [t for t in mine if t.outcome in {"failed", "unreachable"}]
-        before = "; ".join(changed) if changed else "as intended"
-        if failed:
-            after = Text(f"FAILED: {failed[0].task}: {failed[0].message}", style="bold red")
-        elif report.check:
-            after = Text(f"would change {len(changed)} item(s)", style="yellow")
+    for role in view.roles:
+        if role.failed is not None:
+            after = Text(f"FAILED: {role.failed.task}: {role.failed.message}", style="bold red")
+        elif view.check:
+            after = Text(f"would change {len(role.changed)} item(s)", style="yellow")
         else:
-            after = Text(f"converged ({len(changed)} change(s))", style="green")
-        table.add_row(role, before, after)
-    if result.unreachable:
+            after = Text(f"converged ({len(role.changed)} change(s))", style="green")
+        table.add_row(role.role, role.before, after)
+    if view.unreachable:
         table.add_row("(all)", "-", Text("UNREACHABLE: nothing was changed", style="bold magenta"))
-    elif not roles:
+    elif not view.roles:
         table.add_row("(all roles)", "as intended", Text("no change", style="green"))
     console.print(table)
 

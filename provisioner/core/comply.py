@@ -35,6 +35,7 @@ def _comply_comune(
     on_event: EventSink | None,
     cancel: threading.Event | None,
     runner: Executor | None,
+    console_user: str | None = None,
 ) -> ComuneResult:
     """Comply (and maybe remediate) one comune; any ProvisionerError becomes the result."""
     try:
@@ -48,6 +49,7 @@ def _comply_comune(
             runner=runner,
             use_case=USE_CASE,
             report_dir=report_dir,
+            console_user=console_user,
         )
     except ProvisionerError as exc:
         return ComuneResult(comune, error="; ".join(exc.lines()), error_code=exc.exit_code)
@@ -70,6 +72,7 @@ def _comply_comune(
             runner=runner,
             use_case=REMEDIATE,
             report_dir=report_dir,
+            console_user=console_user,
         )
     except ProvisionerError as exc:
         return dataclasses.replace(
@@ -91,6 +94,7 @@ def comply(
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
     skip_if_running: bool = False,
+    console_user: str | None = None,
 ) -> ComplyRun:
     """Check comuni against the enable playbook, at most ``parallel`` at a time.
 
@@ -98,7 +102,8 @@ def comply(
     problem is its result. With ``remediate``, the drifted hosts of each comune are converged.
 
     With ``skip_if_running``, a comply of the same comuni still running elsewhere (a schedule
-    that overran) makes this one return at once, ``skipped``.
+    that overran) makes this one return at once, ``skipped``. ``console_user``: the console's
+    user who started it, recorded with each run.
 
     Raises:
         InputError: no comune named, an unknown comune, or both names and ``all_comuni``.
@@ -125,6 +130,7 @@ def comply(
             on_result,
             cancel,
             runner,
+            console_user,
         )
 
 
@@ -139,6 +145,7 @@ def _run(
     on_result: Callable[[ComuneResult], None] | None,
     cancel: threading.Event | None,
     runner: Executor | None,
+    console_user: str | None,
 ) -> ComplyRun:
     """The comuni, at most ``parallel`` at a time, each notified and reported as it ends."""
 
@@ -151,6 +158,7 @@ def _run(
             on_event=on_event(name) if on_event else None,
             cancel=cancel,
             runner=runner,
+            console_user=console_user,
         )
         notify_core.notify(settings, result)
         if on_result is not None:

@@ -34,6 +34,7 @@ def enable(
     runner: Executor | None = None,
     use_case: str = "enable",
     report_dir: Path | None = None,
+    console_user: str | None = None,
 ) -> RunReport:
     """Converge a comune (or, with ``check``, show what would change, with diffs).
 
@@ -77,6 +78,7 @@ def enable(
         cancel=cancel,
         runner=runner,
         prepare=allocate,
+        console_user=console_user,
     )
     notes = report.notes
     if (

@@ -89,6 +89,7 @@ def reprovision(
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
     use_case: str = "reprovision",
+    console_user: str | None = None,
 ) -> RunReport:
     """Converge one host and exactly the VPN peer it needs on the terminator.
 
@@ -164,6 +165,7 @@ def reprovision(
         cancel=cancel,
         runner=runner,
         prepare=prepare,
+        console_user=console_user,
     )
 
 
@@ -192,6 +194,7 @@ def decommission(
     on_event: EventSink | None = None,
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
+    console_user: str | None = None,
 ) -> Decommissioned:
     """Remove an endpoint's peer from the terminator, then the host from the inventory.
 
@@ -227,7 +230,13 @@ def decommission(
             },
         )
         report = run_playbook(
-            settings, request, inventory, on_event=on_event, cancel=cancel, runner=runner
+            settings,
+            request,
+            inventory,
+            on_event=on_event,
+            cancel=cancel,
+            runner=runner,
+            console_user=console_user,
         )
         if report.exit_code != ExitCode.OK:
             return Decommissioned(name, inventory.comune, address, report, {})

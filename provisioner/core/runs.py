@@ -82,11 +82,13 @@ def run_playbook(
     cancel: threading.Event | None = None,
     runner: Executor | None = None,
     prepare: Callable[[], list[str]] | None = None,
+    console_user: str | None = None,
 ) -> RunReport:
     """Run one playbook for one comune with history, lock and rotation.
 
     ``prepare`` runs under the comune's lock just before Ansible (e.g. VPN address allocation)
-    and returns notes for the report.
+    and returns notes for the report. ``console_user``: the web console's user who started the
+    run (None: not from the console), recorded with the run.
 
     Everything that can be checked is checked before anything is written to the state dir.
 
@@ -166,7 +168,10 @@ def run_playbook(
             offline,
         )
         pending.record(store, request, report, settings.content_dir)
-        atomic_write(run_dir / "summary.json", json.dumps(report.summary(), indent=2, default=str))
+        summary = report.summary()
+        if console_user is not None:
+            summary["console_user"] = console_user
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
         store.rotate(request.comune, settings.keep_runs)
     return report
 

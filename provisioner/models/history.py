@@ -50,3 +50,32 @@ class RetiredHost:
     retired: float
     vpn_address: str | None
     run_id: str | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run with the counts an overview shows: drift, hosts and how they ended."""
+
+    run: RunRecord
+    drifted_hosts: int = 0
+    hosts: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    offline: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """No host failed or was unreachable, and the run itself completed (hosts left out as
+        offline are counted apart)."""
+        return not (self.failed or self.unreachable) and self.run.status == "successful"
+
+
+@dataclass(frozen=True)
+class HostRun:
+    """How one host ended in one run."""
+
+    state: str
+    run_id: str
+    use_case: str
+    check_mode: bool
+    started: float

@@ -74,3 +74,15 @@ def fake_ansible(monkeypatch: pytest.MonkeyPatch) -> FakeAnsibleRunner:
     fake = FakeAnsibleRunner()
     monkeypatch.setattr(ansible_runner, "run", fake)
     return fake
+
+
+@pytest.fixture
+def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with the smallest parameters: the tests check the flow, not the hash's cost."""
+    from argon2 import PasswordHasher  # noqa: PLC0415
+
+    from provisioner.core import accounts  # noqa: PLC0415
+
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(accounts, "_HASHER", hasher)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", hasher.hash("dummy"))

@@ -1,7 +1,8 @@
 """The package's import graph: no circle, and no import from a lower layer to a higher one.
 
 Layers, bottom up: models (with errors, names, config), ports, adapters (with gear and the
-simulated devices), core, cli. The CLI reaches adapters only through the core.
+simulated devices), core, and at the top the CLI and the web console. Neither of those reaches
+adapters but through the core.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ LAYERS = {
     "fakegear": 2,
     "core": 3,
     "cli": 4,
+    "web": 4,
     "__main__": 5,
 }
 
@@ -83,11 +85,11 @@ def test_no_import_from_a_lower_layer_to_a_higher_one() -> None:
     assert upward == []
 
 
-def test_the_cli_reaches_adapters_only_through_the_core() -> None:
+def test_the_cli_and_the_console_reach_adapters_only_through_the_core() -> None:
     direct = [
         f"{module} imports {target}"
         for module, targets in GRAPH.items()
-        if module.startswith("provisioner.cli.")
+        if module.startswith(("provisioner.cli.", "provisioner.web."))
         for target in targets
         if _layer(target)[0] in {"adapters", "gear", "fakegear"}
     ]

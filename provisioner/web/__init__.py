@@ -1,0 +1,1 @@
+"""The web console (`provisioner serve`): FastAPI over the same core functions as the CLI."""
