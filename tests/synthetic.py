@@ -65,6 +65,10 @@ def inventory(root: Path, comuni: int, hosts: int = 20) -> Tree:
             "comune_vpn_terminator": f"{slug}-gw",
             "comune_office_networks": [f"192.168.{i % 250}.0/24"],
             "comune_meeting_url": "https://meet.example.invalid",
+            "comune_vpn_allowed_services": [
+                {"name": "intranet", "address": f"192.168.{i % 250}.30", "port": 80, "proto": "tcp"}
+            ],
+            "comune_vpn_readiness_service": "intranet",
         }
         lines = [f"{k}: {json.dumps(v)}" for k, v in settings.items()]
         (directory / "group_vars/all/comune.yml").write_text("\n".join(lines) + "\n", "utf-8")

@@ -49,6 +49,7 @@ def enable(
     source = YamlDirectorySource(settings.inventory_dir)
     inventory = source.load(comune)
     vpn.check(inventory, source.vpn_pools(exclude=comune))
+    vpn.check_readiness(inventory)
     allocation = vpn.plan(inventory)
 
     def allocate() -> list[str]:

@@ -115,6 +115,7 @@ def reprovision(
         )
     # The cross-comune pool check belongs to enable/validate: a reprovision reads one comune.
     vpn.check(inventory, {})
+    vpn.check_readiness(inventory)
     allocation = vpn.plan(inventory)
     new_address = allocation.new.get(name) if is_endpoint else None
     limit = [name]

@@ -102,6 +102,29 @@ def check(inventory: Inventory, other_pools: dict[str, ipaddress.IPv4Network]) -
         raise InventoryError(problems)
 
 
+def check_readiness(inventory: Inventory) -> None:
+    """Refuse a run whose endpoints' VPN readiness could not be proven.
+
+    The readiness never passes without a TCP connection through the tunnel to an office service
+    (``comune_vpn_readiness_service``). Checked when a run starts, not when the inventory is
+    loaded: a new comune's hosts are imported before its services are known.
+
+    Raises:
+        InventoryError: the comune has endpoints and no readiness service (names file and field).
+    """
+    if inventory.group("endpoints") and not inventory.settings.comune_vpn_readiness_service:
+        raise InventoryError(
+            [
+                InventoryProblem(
+                    inventory.origins.get("comune_vpn_allowed_services", _settings_file(inventory)),
+                    "the endpoints' VPN readiness needs an office service to reach through the "
+                    "tunnel: name one of comune_vpn_allowed_services (e.g. the intranet)",
+                    field="comune_vpn_readiness_service",
+                )
+            ]
+        )
+
+
 def plan(inventory: Inventory) -> Allocation:
     """Addresses for every endpoint: existing ones kept, the lowest free ones for the rest.
 

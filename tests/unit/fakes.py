@@ -26,6 +26,10 @@ SETTINGS: dict[str, Any] = {
     "comune_office_networks": ["192.168.10.0/24"],
     "comune_meeting_url": "https://meet.castelnuovo.example.it/sala-giunta",
     "comune_dns_servers": ["192.168.10.1"],
+    "comune_vpn_allowed_services": [
+        {"name": "intranet", "address": "192.168.10.30", "port": 80, "proto": "tcp"}
+    ],
+    "comune_vpn_readiness_service": "intranet",
 }
 """Valid settings, modelled on inventory/lab/group_vars/all/comune.yml."""
 

@@ -65,7 +65,8 @@ def test_broken_inventory_writes_nothing(
 _RDP = {
     "comune_rd_gateway_address": "192.168.10.11",
     "comune_vpn_allowed_services": [
-        {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389, "proto": "tcp"}
+        {"name": "intranet", "address": "192.168.10.30", "port": 80, "proto": "tcp"},
+        {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389, "proto": "tcp"},
     ],
     "comune_rdp_desktops": [{"name": "pc-anagrafe-01", "address": "192.168.10.21"}],
     "comune_rdp_users": [{"name": "mrossi", "desktop": "pc-anagrafe-01", "port": 3389}],

@@ -14,6 +14,7 @@ from tests.unit.fakes import SETTINGS
 RDP: dict[str, Any] = {
     "comune_rd_gateway_address": "192.168.10.11",
     "comune_vpn_allowed_services": [
+        {"name": "intranet", "address": "192.168.10.30", "port": 80, "proto": "tcp"},
         {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389},
         {"name": "rdp-gateway-2", "address": "192.168.10.11/32", "port": 3390},
     ],
@@ -26,7 +27,7 @@ RDP: dict[str, Any] = {
 
 
 def test_one_file_per_user_with_the_users_listener(tmp_path: Path) -> None:
-    written = rdp_files.write(ComuneSettings(**SETTINGS, **RDP), tmp_path)
+    written = rdp_files.write(ComuneSettings(**{**SETTINGS, **RDP}), tmp_path)
 
     assert written == [tmp_path / "rdp" / "mrossi.rdp", tmp_path / "rdp" / "lbianchi.rdp"]
     text = written[1].read_bytes().decode("ascii")
@@ -43,7 +44,7 @@ def test_rewrite_replaces_the_folder(tmp_path: Path) -> None:
     (tmp_path / "rdp").mkdir()
     (tmp_path / "rdp" / "old-user.rdp").write_text("stale", encoding="ascii")
 
-    rdp_files.write(ComuneSettings(**SETTINGS, **RDP), tmp_path)
+    rdp_files.write(ComuneSettings(**{**SETTINGS, **RDP}), tmp_path)
 
     assert sorted(p.name for p in (tmp_path / "rdp").iterdir()) == ["lbianchi.rdp", "mrossi.rdp"]
 
@@ -66,6 +67,6 @@ def test_nothing_half_written_on_failure(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(rdp_files, "render", render_then_fail)
 
     with pytest.raises(OSError, match="disk full"):
-        rdp_files.write(ComuneSettings(**SETTINGS, **RDP), tmp_path)
+        rdp_files.write(ComuneSettings(**{**SETTINGS, **RDP}), tmp_path)
 
     assert list(tmp_path.iterdir()) == []

@@ -167,3 +167,15 @@ def test_malformed_address_is_an_inventory_error(
     assert _lines(exc)[0].startswith(
         f"inventory/{SLUG}/hosts.yml: host laptop-01: vpn_client_address: "
     )
+
+
+def test_endpoints_without_a_readiness_service_are_refused_when_a_run_starts(
+    inventory_root: Path, make_comune: Callable[..., ComuneFiles]
+) -> None:
+    from tests.unit.fakes import DROP  # noqa: PLC0415
+
+    make_comune(hosts=_with_endpoints(1), settings={"comune_vpn_readiness_service": DROP})
+    inventory = _load(inventory_root)
+    vpn.check(inventory, {})  # the inventory itself is valid: hosts come before services
+    with pytest.raises(InventoryError, match="comune_vpn_readiness_service: the endpoints' VPN"):
+        vpn.check_readiness(inventory)

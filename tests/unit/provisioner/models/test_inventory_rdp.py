@@ -28,6 +28,7 @@ USERS = [
 RDP = {
     "comune_rd_gateway_address": "192.168.10.11",
     "comune_vpn_allowed_services": [
+        {"name": "intranet", "address": "192.168.10.30", "port": 80, "proto": "tcp"},
         {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389},
         {"name": "rdp-gateway-2", "address": "192.168.10.0/24", "port": 3390, "proto": "tcp"},
     ],
@@ -140,7 +141,10 @@ def test_user_listed_twice_and_endpoint_not_an_endpoint(tmp_path: Path) -> None:
 
 
 def test_user_port_not_allowed_through_the_vpn(tmp_path: Path) -> None:
-    services = [{"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389}]
+    services = [
+        {"name": "intranet", "address": "192.168.10.30", "port": 80},
+        {"name": "rdp-gateway", "address": "192.168.10.11/32", "port": 3389},
+    ]
     settings = _settings(comune_vpn_allowed_services=services)
 
     assert rdp_problems(settings, GROUPS, tmp_path) == [
