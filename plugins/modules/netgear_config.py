@@ -23,8 +23,8 @@ description:
     (verified, and reported) and fails the task.
   - C(mode=status) (RouterOS concentrator) only reads the router's WireGuard public key and its
     peers' last handshakes.
-  - Runs on the controller (C(connection: local)) with the interpreter that has the provisioner
-    package (C(ansible_playbook_python)).
+  - "Runs on the controller (C(connection: local)) with the interpreter that has the provisioner
+    package (C(ansible_playbook_python))."
 options:
   device_type:
     description: netmiko device type.
@@ -123,8 +123,10 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 try:
     from provisioner.gear.errors import GearError, IntentError
     from provisioner.gear.session import Login, converge, status
+    from provisioner.models.inventory import DEVICE_TYPES
 except ImportError as exc:  # the interpreter is not provisioner's
     IMPORT_ERROR: ImportError | None = exc
+    DEVICE_TYPES: tuple[str, ...] = ()
 else:
     IMPORT_ERROR = None
 
@@ -135,7 +137,9 @@ def main() -> None:
             "device_type": {
                 "type": "str",
                 "required": True,
-                "choices": ["mikrotik_routeros", "cisco_ios", "fortinet"],
+                # The one vendor list (provisioner.models.inventory.DEVICE_TYPES); none when
+                # provisioner is not importable (the module then fails saying so).
+                "choices": list(DEVICE_TYPES) or None,
             },
             "name": {"type": "str", "default": ""},
             "host": {"type": "str", "required": True},
