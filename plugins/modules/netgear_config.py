@@ -23,8 +23,8 @@ description:
     (verified, and reported) and fails the task.
   - C(mode=status) (RouterOS concentrator) only reads the router's WireGuard public key and its
     peers' last handshakes.
-  - Runs on the controller (C(connection: local)) with the interpreter that has the provisioner
-    package (C(ansible_playbook_python)).
+  - "Runs on the controller (C(connection: local)) with the interpreter that has the provisioner
+    package (C(ansible_playbook_python))."
 options:
   device_type:
     description: netmiko device type.
@@ -116,13 +116,17 @@ restored:
   returned: failure
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - after the docs, as in every module
+from typing import Any, NoReturn  # noqa: E402 - after the docs, as in every module
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 try:
     from provisioner.gear.errors import GearError, IntentError
     from provisioner.gear.session import Login, converge, status
+    from provisioner.models.inventory import DEVICE_TYPES
 except ImportError as exc:  # the interpreter is not provisioner's
     IMPORT_ERROR: ImportError | None = exc
+    DEVICE_TYPES: tuple[str, ...] = ()
 else:
     IMPORT_ERROR = None
 
@@ -133,7 +137,9 @@ def main() -> None:
             "device_type": {
                 "type": "str",
                 "required": True,
-                "choices": ["mikrotik_routeros", "cisco_ios", "fortinet"],
+                # The one vendor list (provisioner.models.inventory.DEVICE_TYPES); none when
+                # provisioner is not importable (the module then fails saying so).
+                "choices": list(DEVICE_TYPES) or None,
             },
             "name": {"type": "str", "default": ""},
             "host": {"type": "str", "required": True},
@@ -149,8 +155,14 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+
+    def fail(**result: Any) -> NoReturn:
+        # The play ignores this task's failure so that one device never ends the comune's run
+        # (Ansible stops a playbook whose play has no host left); provisioner counts it anyway.
+        module.fail_json(provisioner_counts_as_failed=True, **result)
+
     if IMPORT_ERROR is not None:
-        module.fail_json(
+        fail(
             msg=f"the provisioner package is not importable by {module._name}'s interpreter "
             f"(set ansible_python_interpreter to ansible_playbook_python): {IMPORT_ERROR}"
         )
@@ -178,13 +190,11 @@ def main() -> None:
             )
         outcome = converge(login, params["intent"], params["tag"], check=module.check_mode)
     except IntentError as exc:
-        module.fail_json(
-            msg=f"{login.who}: refused, nothing sent to the device: {exc}", commands=[]
-        )
+        fail(msg=f"{login.who}: refused, nothing sent to the device: {exc}", commands=[])
     except GearError as exc:
-        module.fail_json(msg=str(exc), commands=[])
+        fail(msg=str(exc), commands=[])
     except Exception as exc:  # netmiko raises many kinds: one clear line per device
-        module.fail_json(msg=f"{login.who}: {type(exc).__name__}: {exc}", commands=[])
+        fail(msg=f"{login.who}: {type(exc).__name__}: {exc}", commands=[])
     result = {
         "changed": outcome.changed,
         "commands": list(outcome.commands),
@@ -193,7 +203,7 @@ def main() -> None:
     if outcome.wireguard_public_key:
         result["wireguard_public_key"] = outcome.wireguard_public_key
     if outcome.failed:
-        module.fail_json(
+        fail(
             msg=f"{login.who}: {outcome.msg}",
             device_error=outcome.device_error,
             rollback=list(outcome.rollback),

@@ -13,6 +13,7 @@ import jinja2
 from provisioner.gear import fortios, ios, routeros
 from provisioner.gear.errors import IntentError
 from provisioner.gear.intent import validate_intent
+from provisioner.models.inventory import DEVICE_TYPES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -69,6 +70,8 @@ PLATFORMS: dict[str, GearPlatform] = {
     ),
 }
 """Supported ``device_type`` values (netmiko's names)."""
+if set(PLATFORMS) != set(DEVICE_TYPES):  # pragma: no cover - a programming error, at import
+    raise RuntimeError(f"gear.PLATFORMS {sorted(PLATFORMS)} differ from DEVICE_TYPES")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
-NETGEAR_DEVICE_TYPES: tuple[str, ...] = ("mikrotik_routeros", "cisco_ios", "fortinet")
+DEVICE_TYPES: tuple[str, ...] = ("mikrotik_routeros", "cisco_ios", "fortinet")
+"""The network device vendors (netmiko's device types): the one list. ``gear.PLATFORMS`` is keyed
+by it, the device module takes its choices from it, and a test holds the role's argument spec,
+the module's documentation and the fake devices to it."""
 NETGEAR_ROLES: tuple[str, ...] = ("vpn_concentrator", "edge_nat")
 
 
@@ -427,8 +430,8 @@ def netgear_problems(host: Host) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     device_type = host.variables.get("netgear_device_type")
     role = host.variables.get("netgear_role", "edge_nat")
-    if device_type is not None and device_type not in NETGEAR_DEVICE_TYPES:
-        choices = ", ".join(NETGEAR_DEVICE_TYPES)
+    if device_type is not None and device_type not in DEVICE_TYPES:
+        choices = ", ".join(DEVICE_TYPES)
         found.append(("netgear_device_type", f"{device_type!r} is not one of {choices}"))
     if role not in NETGEAR_ROLES:
         found.append(("netgear_role", f"{role!r} is not one of {', '.join(NETGEAR_ROLES)}"))

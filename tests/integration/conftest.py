@@ -56,11 +56,13 @@ class LabEnv:
     inventory_dir: Path
     admin_password: str
 
-    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        """Run the real CLI; output captured as text."""
+    def run(
+        self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI (in ``env`` instead of the lab's, when given); output as text."""
         return subprocess.run(
             [str(CLI), *args],
-            env=self.env,
+            env=env or self.env,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -1,0 +1,117 @@
+"""Network devices in the real lab: a device that fails fails only itself; a router as the
+comune's VPN terminator gives the endpoints its key and its own view of their handshakes.
+
+Runs on the converged lab; leaves it as it found it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioner.adapters import vault
+from provisioner.fakegear.lab import set_simulated_handshake
+from tests.integration.conftest import LabEnv, host_states, readiness
+
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
+
+DEVICES = ("lab-mikrotik", "lab-ios", "lab-fortigate")
+
+
+@pytest.fixture(scope="module")
+def converged(lab: LabEnv) -> LabEnv:
+    result = lab.run("enable", "lab")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lab
+
+
+def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
+    converged: LabEnv,
+) -> None:
+    host_vars = converged.inventory_dir / "lab" / "host_vars"
+    written = []
+    for device in DEVICES:
+        path = host_vars / f"{device}.yml"
+        assert not path.exists()
+        # Every device refuses the password; one of them does not even answer.
+        values: dict[str, object] = {"netgear_password": "not-the-device-password"}
+        if device == "lab-fortigate":
+            values["netgear_port"] = 9  # nothing listens there
+        path.write_text(yaml.safe_dump(values), encoding="utf-8")
+        written.append(path)
+    # A change by hand the rest of the run must still fix: the run goes past the device play.
+    converged.podman("exec", "prov-lab-laptop-01", "systemctl", "stop", "apt-daily.timer")
+    try:
+        result = converged.run("enable", "lab")
+        checked = converged.run("comply", "lab")
+    finally:
+        for path in written:
+            path.unlink()
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    summary = converged.summary(result.stdout)
+    states = host_states(summary)
+    assert {d: states[d]["state"] for d in DEVICES} == dict.fromkeys(DEVICES, "failed")
+    failed = {t["host"]: t["message"] for t in summary["tasks"] if t["outcome"] == "failed"}
+    assert set(failed) == set(DEVICES)
+    assert all(failed[d].startswith(d) for d in DEVICES), failed
+    assert summary["plays_not_run"] == []
+    for host in ("lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"):
+        assert states[host]["failed"] == 0 and states[host]["unreachable"] == 0, host
+    assert all(readiness(summary).values()), summary["readiness"]
+    timer = converged.podman(
+        "exec", "prov-lab-laptop-01", "systemctl", "is-active", "apt-daily.timer"
+    )
+    assert timer.stdout.strip() == "active"
+    # comply on the same comune: the devices are failed, never "0 drift, compliant".
+    assert checked.returncode == 3, checked.stdout + checked.stderr
+    assert "failed/unreachable: lab-fortigate, lab-ios, lab-mikrotik" in checked.stdout
+
+    again = converged.run("enable", "lab", "--limit", "netgear")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
+    converged: LabEnv, tmp_path: Path
+) -> None:
+    # The same lab as a comune whose terminator is the simulated RouterOS. The simulator
+    # carries no traffic: the endpoints keep their tunnel to the Linux gateway (the run is a dry
+    # run) and the router's handshake with laptop-01's key is set on the simulated device.
+    inventory = tmp_path / "inventory"
+    shutil.copytree(converged.inventory_dir / "lab", inventory / "lab")
+    settings = inventory / "lab" / "group_vars" / "all" / "comune.yml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    data["comune_vpn_terminator"] = "lab-mikrotik"
+    settings.write_text(yaml.safe_dump(data), encoding="utf-8")
+    env = {**converged.env, "PROVISIONER_INVENTORY_DIR": str(inventory)}
+    key = converged.podman("exec", "prov-lab-laptop-01", "wg", "show", "wg0", "public-key")
+    hosts = yaml.safe_load((inventory / "lab" / "hosts.yml").read_text(encoding="utf-8"))
+    mikrotik = hosts["all"]["children"]["netgear"]["hosts"]["lab-mikrotik"]
+    vault_password = (converged.config_dir / "provisioner" / "vault-password").read_text().strip()
+    sealed = (inventory / "lab" / "group_vars" / "netgear" / "vault.yml").read_text()
+    opened = vault.decrypt(sealed, vault_password)
+    assert opened is not None
+    set_simulated_handshake(
+        int(mikrotik["netgear_port"]),
+        yaml.safe_load(opened)["vault_netgear_password"],
+        Path(mikrotik["netgear_known_hosts_file"]),
+        key.stdout.strip(),
+        seconds_ago=20,
+    )
+
+    result = converged.run("enable", "lab", "--check", "--limit", "laptop-01,netgear", env=env)
+
+    assert result.returncode in (0, 3), result.stdout + result.stderr
+    summary = converged.summary(result.stdout)
+    configure = [
+        t
+        for t in summary["tasks"]
+        if t["host"] == "laptop-01" and t["task"] == "Configure the tunnel"
+    ]
+    # The endpoint would take the router's public key, read from the device.
+    assert configure and "PublicKey" in configure[0]["diff"], summary["tasks"]
+    vpn = next(r for r in summary["readiness"] if r["host"] == "laptop-01" and r["check"] == "vpn")
+    assert vpn["ok"] is True, vpn
