@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -14,6 +13,7 @@ import typer
 from provisioner.cli import render
 from provisioner.config import Settings
 from provisioner.errors import ExitCode, ProvisionerError
+from provisioner.models.run import Cancel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,15 +74,24 @@ def run_settings(ctx: typer.Context, no_accel: bool) -> Settings:
 
 
 @contextmanager
-def cancellable() -> Iterator[threading.Event]:
-    """Ctrl-C sets an event the runner polls; a second Ctrl-C interrupts at once."""
-    cancel = threading.Event()
+def cancellable() -> Iterator[Cancel]:
+    """Ctrl-C during a run: the first stops Ansible between tasks (the running task and its
+    handlers finish, the run is recorded canceled); the second kills Ansible at once; a third,
+    should the second not be noticed, interrupts this process."""
+    cancel = Cancel()
 
     def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
+        if cancel.abort.is_set():
             raise KeyboardInterrupt
+        if cancel.is_set():
+            cancel.abort.set()
+            render.err_console.print("[red]aborting: killing Ansible now[/]")
+            return
         cancel.set()
-        render.err_console.print("[yellow]cancelling: stopping Ansible (Ctrl-C again to abort)[/]")
+        render.err_console.print(
+            "[yellow]cancelling: the running task finishes, no new task starts "
+            "(Ctrl-C again to abort at once)[/]"
+        )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:

@@ -419,8 +419,11 @@ def test_enable_runs_with_mitogen_by_default(
 
     assert result.exit_code == 0, result.output
     env = fake_ansible.kwargs["envvars"]
-    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
-    assert Path(env["ANSIBLE_STRATEGY_PLUGINS"], "mitogen_linear.py").is_file()
+    assert env["ANSIBLE_STRATEGY"] == "provisioner_linear"
+    assert env["PROVISIONER_STRATEGY_BASE"] == "mitogen_linear"
+    plugin_dirs = env["ANSIBLE_STRATEGY_PLUGINS"].split(":")
+    assert Path(plugin_dirs[0], "provisioner_linear.py").is_file()
+    assert Path(plugin_dirs[1], "mitogen_linear.py").is_file()
     assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(state_dir / "facts" / SLUG)
     assert _summary(state_dir)["accel"] == "mitogen"
     assert "warning" not in result.output
@@ -434,7 +437,7 @@ def test_no_accel_runs_plain_ansible(
     result = cli("enable", SLUG, "--no-accel")
 
     assert result.exit_code == 0, result.output
-    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert fake_ansible.kwargs["envvars"]["PROVISIONER_STRATEGY_BASE"] == "ansible.builtin.linear"
     assert _summary(state_dir)["accel"] == "plain"
 
 
@@ -457,5 +460,5 @@ def test_unusable_mitogen_warns_once_and_the_run_succeeds_plain(
     assert result.exit_code == 0, result.output
     assert _plain(result.output).count("warning:") == 1
     assert warning in _plain(result.output)
-    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert fake_ansible.kwargs["envvars"]["PROVISIONER_STRATEGY_BASE"] == "ansible.builtin.linear"
     assert _summary(state_dir)["accel"] == "plain"

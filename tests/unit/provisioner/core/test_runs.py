@@ -261,5 +261,5 @@ def test_accel_false_in_settings_gives_plain_ansible(settings: Settings) -> None
     executor = runs.executor(plain)
 
     assert executor.accel == "plain"  # type: ignore[attr-defined]
-    assert "ANSIBLE_STRATEGY" not in executor.envvars  # type: ignore[attr-defined]
+    assert executor.base_strategy == "ansible.builtin.linear"  # type: ignore[attr-defined]
     assert runs.acceleration(plain).warning == ""
