@@ -788,10 +788,76 @@ def test_secret_values_never_leave_the_chokepoint(
         ("api_token=xyz, next", "api_token=<redacted>, next"),
         ("ListenPort = 51820", "ListenPort = 51820"),
         ("PublicKey = AAAA", "PublicKey = AAAA"),
+        # values with spaces, quoted or to the end of the line
+        ('smtp_password: "correct horse battery"', 'smtp_password: "<redacted>"'),
+        ("passphrase = correct horse battery", "passphrase = <redacted>"),
+        ("{'password': 'a b c', 'user': 'ops'}", "{'password': '<redacted>', 'user': 'ops'}"),
+        # api keys
+        ("api_key: 0123abcd", "api_key: <redacted>"),
+        ('"X-Api-Key": "k-123 456"', '"X-Api-Key": "<redacted>"'),
+        # Cisco IOS
+        (
+            " username admin privilege 15 secret 9 $9$abc$def",
+            " username admin privilege 15 secret 9 <redacted>",
+        ),
+        ("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0", "enable secret 5 <redacted>"),
+        (" password 7 0822455D0A16", " password 7 <redacted>"),
+        ("username ops password 0 Sup3r", "username ops password 0 <redacted>"),
+        ("username ops password Sup3r", "username ops password <redacted>"),
+        ("snmp-server community Publ1c RO", "snmp-server community <redacted> RO"),
+        # FortiOS
+        (
+            "    set password ENC SH2nlSm9QL9tapcHPXIqAXvX7vBJuuqu22hpa0JX0sBuKIo",
+            "    set password ENC <redacted>",
+        ),
+        ("    set psksecret ENC b3BlbnNlc2FtZQ==", "    set psksecret ENC <redacted>"),
+        ("    set psksecret cleartext-psk", "    set psksecret <redacted>"),
+        # HTTP
+        ("Authorization: Bearer eyJhbGciOi.J9x", "Authorization: <redacted>"),
+        ("sent Bearer eyJhbGciOiJIUzI1NiJ9.e30 to the API", "sent Bearer <redacted> to the API"),
+        ("Token validation failed", "Token validation failed"),
+        ("https://ops:s3cr3t@hooks.example.it/x", "https://<redacted>@hooks.example.it/x"),
+        ("https://ghp_abc@github.com/o/r.git", "https://<redacted>@github.com/o/r.git"),
+        (
+            "https://chat.example.it/hook?token=abc123&room=7",
+            "https://chat.example.it/hook?token=<redacted>&room=7",
+        ),
+        (
+            "GET /api?api_key=k1&sig=zz HTTP/1.1",
+            "GET /api?api_key=<redacted>&sig=<redacted> HTTP/1.1",
+        ),
+        # crypt hashes
+        ("hash $6$salt$abcdef", "hash <redacted>"),
     ],
 )
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_redact_masks_pem_bodies_whole_and_truncated() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----"
+    diff = f"--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n@@ -0,0 +1,4 @@\n+{key.replace(chr(10), chr(10) + '+')}"
+    truncated = "msg: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE"
+
+    masked = redact(diff)
+
+    assert "MIIEvQ" not in masked and "BKcwgg" not in masked
+    assert "-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----" in masked
+    assert masked.startswith("--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n")
+    assert redact(truncated) == "msg: -----BEGIN OPENSSH PRIVATE KEY-----\n<redacted>"
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    text = (
+        "--- /etc/apt/apt.conf.d/52provisioner-unattended-upgrades\n"
+        '+Unattended-Upgrade::Automatic-Reboot "false";\n'
+        "changed: apt-daily.timer (state: started)\n"
+        "PasswordAuthentication no\n"
+        "https://meet.lab.provisioner.test/sala?room=giunta\n"
+        "The running wg0 lacks laptop-02 and has 0 peer(s) not configured: reloading it."
+    )
+
+    assert redact(text) == text
 
 
 # --- fact cache and acceleration --------------------------------------------------------------
