@@ -93,6 +93,11 @@ class BusyError(ProvisionerError):
     exit_code = ExitCode.BUSY
 
 
+class StateError(ProvisionerError):
+    """A file of the state directory is damaged or cannot be written; the message says how to
+    recover (exit 1)."""
+
+
 class AnsibleError(ProvisionerError):
     """Ansible could not run the playbook at all (syntax error, runner failure)."""
 

@@ -28,7 +28,8 @@ COMUNE_OF_HOST = typer.Option(
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ProvisionerError into red lines on stderr and its exit code."""
+    """Turn a ProvisionerError into red lines on stderr and its exit code; anything unexpected
+    into one line naming a log with the details (exit 1), never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -40,8 +41,33 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             render.error(["interrupted"])
             raise typer.Exit(int(ExitCode.CANCELLED)) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            from provisioner.core import diagnostics  # noqa: PLC0415
+
+            settings = _settings_in([*args, *kwargs.values()])
+            render.error([diagnostics.unexpected(exc, _command_line(), settings)])
+            raise typer.Exit(int(ExitCode.ERROR)) from None
 
     return wrapper
+
+
+def _settings_in(arguments: list[object]) -> Settings | None:
+    """The settings the root callback built, from the command's context argument."""
+    for argument in arguments:
+        find_root = getattr(argument, "find_root", None)  # typer's (vendored click) Context
+        if callable(find_root):
+            obj = find_root().obj
+            return obj if isinstance(obj, Settings) else None
+    return None
+
+
+def _command_line() -> str:
+    """This process's command line, secrets masked (for logs and history)."""
+    from provisioner.core import invocation  # noqa: PLC0415
+
+    return invocation.command_line()
 
 
 def command(group: typer.Typer, name: str | None = None) -> Callable[[Callable[P, R]], Any]:

@@ -1,13 +1,24 @@
-"""Notify operators when a comply run finds drift or failures (webhook and/or email)."""
+"""Notify operators when a comply run finds drift or failures (webhook and/or email).
+
+Deliveries run in the background (:class:`Dispatcher`): a webhook that retries with back-off
+never holds up the next comune's run; comply waits for the deliveries only at its very end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from provisioner.adapters import notify as transport
 from provisioner.config import Settings
-from provisioner.errors import ExitCode
+from provisioner.core.secrets import smtp_password, webhook_secret
+from provisioner.errors import ExitCode, ProvisionerError
 from provisioner.models.comply import ComuneResult
+
+log = logging.getLogger(__name__)
 
 EVENT = "provisioner.comply"
 
@@ -39,19 +50,29 @@ def needs_notice(result: ComuneResult) -> bool:
 
 
 def notify(settings: Settings, result: ComuneResult) -> list[str]:
-    """Send the configured notifications for one comune's run; returns what was sent."""
+    """Send the configured notifications for one comune's run; returns what was sent.
+
+    The webhook is named by scheme and host only: its URL is a credential.
+    """
     if not needs_notice(result):
         return []
     sent = []
     body = payload(result)
+    try:
+        secret = webhook_secret(settings) if settings.notify_webhook_url else None
+        password = smtp_password(settings) if settings.notify_smtp_user else None
+    except ProvisionerError as exc:
+        log.warning("notifications for %s not sent: %s", result.comune, exc)
+        return []
     if settings.notify_webhook_url and transport.post_json(
         settings.notify_webhook_url,
         body,
         timeout=settings.notify_webhook_timeout,
         retries=settings.notify_webhook_retries,
         backoff=settings.notify_webhook_backoff,
+        secret=secret,
     ):
-        sent.append(f"webhook {settings.notify_webhook_url}")
+        sent.append(f"webhook {transport.where(settings.notify_webhook_url)}")
     if settings.notify_email_to:
         lines = [f"comune {result.comune}: exit code {body['exit_code']}, drift {body['drift']}"]
         lines += [f"  {i['host']} / {i['role']} / {i['task']}" for i in body["items"]]
@@ -66,6 +87,45 @@ def notify(settings: Settings, result: ComuneResult) -> list[str]:
             f"[provisioner] {result.comune}: drift {body['drift']}, exit {body['exit_code']}",
             "\n".join(lines) + "\n",
             timeout=settings.notify_webhook_timeout,
+            security=settings.notify_smtp_security,
+            user=settings.notify_smtp_user,
+            password=password,
         ):
             sent.append("mail " + ", ".join(settings.notify_email_to))
     return sent
+
+
+class Dispatcher:
+    """Sends each comune's notifications in the background, at most ``workers`` at a time."""
+
+    def __init__(self, settings: Settings, workers: int = 4) -> None:
+        self.settings = settings
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify")
+        self.pending: list[Future[list[str]]] = []
+
+    def send(self, result: ComuneResult) -> None:
+        """Queue the notifications of one comune's run; returns at once."""
+        if needs_notice(result):
+            self.pending.append(self.pool.submit(self._send, result))
+
+    def _send(self, result: ComuneResult) -> list[str]:
+        try:
+            return notify(self.settings, result)
+        except Exception as exc:  # a notification never fails the runs it reports on
+            log.warning("notifications for %s failed: %s", result.comune, type(exc).__name__)
+            return []
+
+    def wait(self) -> list[str]:
+        """Wait for every queued delivery; what was sent."""
+        self.pool.shutdown(wait=True)
+        return [line for future in self.pending for line in future.result()]
+
+
+@contextlib.contextmanager
+def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
+    """A :class:`Dispatcher` whose deliveries are all finished when the block ends."""
+    sender = Dispatcher(settings)
+    try:
+        yield sender
+    finally:
+        sender.wait()

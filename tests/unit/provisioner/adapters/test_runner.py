@@ -835,8 +835,12 @@ def test_redact(text: str, expected: str) -> None:
 
 
 def test_redact_masks_pem_bodies_whole_and_truncated() -> None:
-    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----"
-    diff = f"--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n@@ -0,0 +1,4 @@\n+{key.replace(chr(10), chr(10) + '+')}"
+    key = (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n"
+        "-----END PRIVATE KEY-----"
+    )
+    added = key.replace("\n", "\n+")
+    diff = f"--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n@@ -0,0 +1,4 @@\n+{added}"
     truncated = "msg: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE"
 
     masked = redact(diff)
