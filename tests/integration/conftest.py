@@ -124,7 +124,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     shutil.copytree(
         ROOT / "inventory" / "lab" / "group_vars",
         base / "inventory" / "lab" / "group_vars",
-        ignore=shutil.ignore_patterns("lab_connection.yml", "vault.yml", "lab_meeting.yml"),
+        ignore=shutil.ignore_patterns(
+            "lab_connection.yml", "vault.yml", "lab_meeting.yml", "lab_rdp.yml"
+        ),
     )
     env = {
         **os.environ,
