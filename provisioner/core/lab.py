@@ -280,11 +280,14 @@ class Lab:
                         f"the host routes {routed} through {dev}, which overlaps the lab's "
                         f"{net.name} ({net.subnet}): the lab's addresses would be unreachable"
                     )
+        # Ports this lab's own containers publish (the unmanaged intranet and meeting platform
+        # too: a second `lab up` must not call them busy).
+        states = [self.podman.state(self.container(h)) for h in (*self.hosts, *UNMANAGED)]
         held = {
             int(p.rsplit(":", 1)[1])
-            for s in self.status()
-            if s.state is not None and s.state.ports
-            for p in s.state.ports.split(",")
+            for state in states
+            if state is not None and state.ports
+            for p in state.ports.split(",")
         }
         wanted_ports = [self.port(h) for h in (*self.hosts, *UNMANAGED)]
         busy = [p for p in hoststate.ports_in_use(wanted_ports) if p not in held]

@@ -56,11 +56,13 @@ class LabEnv:
     inventory_dir: Path
     admin_password: str
 
-    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        """Run the real CLI; output captured as text."""
+    def run(
+        self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI; output captured as text (``env``: more environment variables)."""
         return subprocess.run(
             [str(CLI), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -68,11 +70,11 @@ class LabEnv:
             cwd=ROOT,
         )
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start the real CLI in the background, stdout line-buffered."""
         return subprocess.Popen(
             [str(CLI), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
