@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -107,3 +108,13 @@ def issue_server(ca: Issued, dns_name: str, address: str, *, rsa_bits: int = 0) 
         .sign(ca_key, hashes.SHA256())
     )
     return Issued(cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), _key_pem(key))
+
+
+def issued_by(cert_pem: str, ca: Issued) -> bool:
+    """Whether ``ca`` signed the certificate (a lab CA made anew invalidates older ones)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert_pem.encode("ascii")))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

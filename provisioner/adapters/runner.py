@@ -179,7 +179,8 @@ class _Collector:
         self.readiness: list[ReadinessCheck] = []
         self.host_roles: dict[tuple[str, str], None] = {}
         self.tail: deque[str] = deque(maxlen=5)
-        """The last lines Ansible printed (redacted): the error when a run ends without stats."""
+        """The last lines Ansible printed (in memory; redacted when used): the error when a run
+        ends without stats."""
         self.task = ""
         """The last task (not a handler) that started, and its hosts: started, then finished."""
         self.task_started: dict[str, None] = {}
@@ -207,7 +208,7 @@ class _Collector:
         task = str(data.get("task", ""))
         role = str(data.get("role", ""))
         stdout = str(event.get("stdout") or "")
-        self.tail.extend(redact(line) for line in stdout.splitlines() if line.strip())
+        self.tail.extend(line for line in stdout.splitlines() if line.strip())
         if host and name.startswith("runner_on_") and name != "runner_on_start":
             self.host_roles.setdefault((host, role), None)
             if task == self.task and name != "runner_on_async_poll":
@@ -505,7 +506,7 @@ class LocalRunner:
                 e for e in (error, "aborted with a second Ctrl-C: Ansible was killed") if e
             )
         elif not collector.stats and status != RunStatus.CANCELED:
-            error = "\n".join(collector.errors) or "\n".join(collector.tail)
+            error = "\n".join(collector.errors) or redact("\n".join(collector.tail))
         return RunOutcome(
             status=status,
             rc=int(runner.rc if runner.rc is not None else -1),

@@ -466,7 +466,9 @@ class Lab:
         trust the lab CA (comune_rd_gateway_ca_certificate), so the RDP readiness verifies it.
         """
         cert, key = self.meeting_dir / "rd-gateway.pem", self.meeting_dir / "rd-gateway.key"
-        if not (cert.exists() and key.exists()):
+        if not (
+            cert.exists() and key.exists() and pki.issued_by(cert.read_text(encoding="utf-8"), ca)
+        ):
             issued = pki.issue_server(ca, RD_GATEWAY_ADDRESS, RD_GATEWAY_ADDRESS, rsa_bits=3072)
             atomic_write(key, issued.key_pem, mode=0o600)
             atomic_write(cert, issued.cert_pem, mode=0o600)

@@ -49,6 +49,7 @@ def test_the_rd_gateway_gets_a_certificate_of_the_lab_ca_and_the_laptops_its_ca(
     lab.meeting_dir.mkdir(parents=True)
     issued = lab._rd_gateway_pki(ca)
     assert lab._rd_gateway_pki(ca) == issued  # made once, kept across `lab up`
+    assert lab._rd_gateway_pki(pki.make_ca("A new lab CA")) != issued  # a new CA: issued anew
     all_dir = lab.inventory_dir / "group_vars" / "all"
 
     lab._write_rd_gateway(all_dir / "lab_rdp.yml", ca, issued)
