@@ -23,10 +23,14 @@ host-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Every file pip installs is checked against its SHA-256 in requirements.lock (pip itself,
+# setuptools and the one sdist included); build isolation is off so that no build dependency
+# is fetched unchecked. The project itself is installed last, editable, without dependencies.
+$(VENV)/.installed: pyproject.toml constraints.txt requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@$(BIN)/pip install -q --require-hashes --no-deps --no-build-isolation -r requirements.lock
+	@$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check
 	@touch $@
 
 image: setup
@@ -45,8 +49,8 @@ test: setup image lint
 	@bash lab/run-suites.sh
 
 lint:
-	$(BIN)/ruff check provisioner tests bench
-	$(BIN)/ruff format --check provisioner tests bench
+	$(BIN)/ruff check provisioner tests bench tools
+	$(BIN)/ruff format --check provisioner tests bench tools
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 
@@ -62,8 +66,10 @@ integration: setup image
 molecule: setup image
 	$(BIN)/pytest tests/molecule
 
+# After changing pyproject.toml's dependencies: pin what the venv has, then hash the files.
 lock: venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt.new && mv constraints.txt.new constraints.txt
+	$(BIN)/python tools/lock.py
 
 clean:
 	-$(BIN)/provisioner lab down

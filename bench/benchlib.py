@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,37 +78,37 @@ def private_lab(prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
 
 
 def first_task(cmd: list[str], env: dict[str, str], runs_dir: Path) -> tuple[float, int]:
-    """Seconds to the first task event and peak RSS (KiB) of the command."""
-    before = set(runs_dir.rglob("job_events")) if runs_dir.exists() else set()
+    """Seconds to the first task event (the CLI's first "TASK" line) and peak RSS (KiB).
+
+    ``runs_dir`` is unused since run directories keep no job events (issue 19): the CLI prints
+    each task start as it receives the event, without a terminal one line each.
+    """
+    del runs_dir
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    found: float | None = None
+    found: list[float] = []
+    lines: list[bytes] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if not found and b" TASK " in line:
+                found.append(time.perf_counter() - start)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     peak = 0
-    seen: set[Path] = set()
-    while True:
+    while proc.poll() is None:
         try:
             status = Path(f"/proc/{proc.pid}/status").read_text()
             peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
         except (OSError, IndexError, ValueError):
             pass
-        if found is None and runs_dir.exists():
-            for events in set(runs_dir.rglob("job_events")) - before:
-                for path in events.glob("*.json"):
-                    if path in seen:
-                        continue
-                    try:
-                        text = path.read_text(errors="replace")
-                    except OSError:
-                        continue  # a -partial.json file renamed meanwhile: seen again later
-                    seen.add(path)
-                    if '"playbook_on_task_start"' in text:
-                        found = time.perf_counter() - start
-                        break
-        if proc.poll() is not None:
-            break
         time.sleep(0.01)
-    out, err = proc.communicate()
-    if found is None:
-        tail = out.decode()[-1500:] + err.decode()[-1500:]
+    reader.join(timeout=10)
+    err = proc.stderr.read() if proc.stderr is not None else b""
+    if not found:
+        tail = b"".join(lines).decode()[-1500:] + err.decode()[-1500:]
         sys.exit(f"no task event seen (exit {proc.returncode}):\n{tail}")
-    return found, peak
+    return found[0], peak

@@ -8,8 +8,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provisioner.errors import InputError
 
@@ -91,13 +92,20 @@ class StateLayout:
 class Settings(BaseModel):
     """Where things live and how runs behave; validated once at the edge."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Errors never repeat a value: some settings are credentials (the webhook URL).
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     content_dir: Path = CONTENT_DIR
     inventory_dir: Path = CONTENT_DIR / "inventory"
     state_dir: Path = Field(default_factory=default_state_dir)
     config_dir: Path = Field(default_factory=default_config_dir)
-    keep_runs: int = Field(default=20, ge=1)
+    keep_runs: int = Field(default=20, ge=1, description="run directories kept per comune")
+    keep_history_runs: int = Field(
+        default=1000, ge=1, description="history rows (runs with their hosts and tasks) per comune"
+    )
+    keep_history_days: float = Field(default=400, gt=0, description="history rows older go")
+    keep_reports: int = Field(default=60, ge=1, description="report directories per comune")
+    keep_reports_days: float = Field(default=90, gt=0, description="report directories older go")
     executor: Literal["local"] = Field(
         default="local", description="how runs execute: local (ansible-runner on this machine)"
     )
@@ -118,8 +126,13 @@ class Settings(BaseModel):
     istat_file: Path | None = Field(
         default=None, description="ISTAT 'Elenco comuni italiani' CSV for new-comune"
     )
-    notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
-    """POSTed a JSON document when a comply run finds drift or failures (docs: README)."""
+    notify_webhook_url: str | None = Field(default=None, repr=False)
+    """POSTed a JSON document when a comply run finds drift or failures (docs: README). A
+    credential for many chat services: never logged, never shown; https (http only to this
+    machine)."""
+    notify_webhook_secret_file: Path | None = Field(
+        default=None, description="file holding the webhook's HMAC secret (else the environment)"
+    )
     notify_webhook_timeout: float = Field(default=10.0, gt=0)
     notify_webhook_retries: int = Field(default=3, ge=0, le=10)
     notify_webhook_backoff: float = Field(default=2.0, ge=0)
@@ -151,6 +164,25 @@ class Settings(BaseModel):
     console_max_jobs: int = Field(
         default=2, ge=1, le=16, description="runs the console executes at once (others queue)"
     )
+    notify_smtp_security: Literal["auto", "starttls", "tls", "none"] = Field(
+        default="auto",
+        description="starttls, tls (implicit, port 465), none (only to this machine); auto: none "
+        "to this machine, else starttls",
+    )
+    notify_smtp_user: str | None = Field(default=None, description="SMTP login (with a password)")
+    notify_smtp_password_file: Path | None = Field(
+        default=None, description="file holding the SMTP password (else the environment)"
+    )
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _webhook_is_https(cls, value: str | None) -> str | None:
+        # The message never repeats the URL: it is a credential.
+        if value:
+            problem = webhook_url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @property
     def ansible_cfg(self) -> Path:
@@ -186,6 +218,10 @@ _ENV_KEYS = {
     "inventory_dir": "INVENTORY_DIR",
     "state_dir": "STATE_DIR",
     "keep_runs": "KEEP_RUNS",
+    "keep_history_runs": "KEEP_HISTORY_RUNS",
+    "keep_history_days": "KEEP_HISTORY_DAYS",
+    "keep_reports": "KEEP_REPORTS",
+    "keep_reports_days": "KEEP_REPORTS_DAYS",
     "accel": "ACCEL",
     "executor": "EXECUTOR",
     "vault_password_file": "VAULT_PASSWORD_FILE",
@@ -199,7 +235,36 @@ _ENV_KEYS = {
     "console_port": "CONSOLE_PORT",
     "console_tls_cert": "CONSOLE_TLS_CERT",
     "console_tls_key": "CONSOLE_TLS_KEY",
+    "notify_webhook_secret_file": "NOTIFY_WEBHOOK_SECRET_FILE",
+    "notify_smtp_password_file": "NOTIFY_SMTP_PASSWORD_FILE",
 }
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address of 127.0.0.0/8 or ::1: this machine."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url_problem(url: str) -> str:
+    """Why a webhook URL is refused ("" when fine): https, or http to this machine only.
+
+    The message never repeats the URL: it is a credential.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme == "https" and host:
+        return ""
+    if parts.scheme == "http" and is_loopback(host):
+        return ""
+    return "must be https:// (http:// only to this machine: 127.0.0.1, ::1, localhost)"
 
 
 def load_settings(

@@ -94,6 +94,11 @@ class BusyError(ProvisionerError):
     exit_code = ExitCode.BUSY
 
 
+class StateError(ProvisionerError):
+    """A file of the state directory is damaged or cannot be written; the message says how to
+    recover (exit 1)."""
+
+
 class AnsibleError(ProvisionerError):
     """Ansible could not run the playbook at all (syntax error, runner failure)."""
 
@@ -104,3 +109,19 @@ class ControllerError(ProvisionerError):
     """The controller lacks something the tool needs (podman, debootstrap, a key)."""
 
     exit_code = ExitCode.ENVIRONMENT
+
+
+class UnsafePathsError(ControllerError):
+    """A root schedule would run code or read inventories that other users can change."""
+
+    def __init__(self, headline: str, paths: list[str], fix: str) -> None:
+        self.paths = paths
+        self.fix = fix
+        super().__init__(headline)
+
+    def lines(self) -> list[str]:
+        """The headline, the first paths (and how many more), the fix."""
+        shown = [f"  {p}" for p in self.paths[:10]]
+        if len(self.paths) > 10:
+            shown.append(f"  ... and {len(self.paths) - 10} more")
+        return [str(self), *shown, self.fix]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
 import os
+import re
+import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -36,3 +40,33 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> P
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_RUN_ID = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]+$")
+
+
+def prune_run_dirs(
+    parent: Path, keep: int, max_age_days: float, now: float | None = None
+) -> list[Path]:
+    """Delete the subdirectories of ``parent`` named by a run id (``20261126-053700-ab12``)
+    beyond the newest ``keep`` or older than ``max_age_days`` (by the id's UTC time); the
+    newest always stays. Anything else in ``parent`` is left alone. Returns what was deleted.
+    """
+    if not parent.is_dir():
+        return []
+    dated = []
+    for path in parent.iterdir():
+        match = _RUN_ID.match(path.name)
+        if match and path.is_dir() and not path.is_symlink():
+            stamp = calendar.timegm(time.strptime(match[1], "%Y%m%d-%H%M%S"))
+            dated.append((stamp, path.name, path))
+    dated.sort(reverse=True)
+    oldest = (now if now is not None else time.time()) - max_age_days * 86400
+    removed = [
+        path
+        for i, (stamp, _name, path) in enumerate(dated)
+        if i > 0 and (i >= max(keep, 1) or stamp < oldest)
+    ]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed

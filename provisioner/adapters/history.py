@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.config import StateLayout
-from provisioner.errors import BusyError
+from provisioner.errors import BusyError, StateError
 from provisioner.models.comply import DriftItem
-from provisioner.models.history import HostRun, RetiredHost, RunDetail, RunRecord, RunSummary
+from provisioner.models.history import (
+    HostRun,
+    Invocation,
+    RetiredHost,
+    RunDetail,
+    RunRecord,
+    RunSummary,
+)
 from provisioner.models.pending import OPEN, PendingWork, WorkKind, WorkState
 from provisioner.models.run import (
     COMPLY,
@@ -42,7 +49,11 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     rc INTEGER,
     run_dir TEXT NOT NULL,
-    error TEXT NOT NULL DEFAULT ''
+    error TEXT NOT NULL DEFAULT '',
+    started_by TEXT NOT NULL DEFAULT '',
+    console_user TEXT,
+    origin TEXT NOT NULL DEFAULT '',
+    command TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_comune ON runs (comune, started);
 CREATE TABLE IF NOT EXISTS host_results (
@@ -112,6 +123,16 @@ CREATE TABLE IF NOT EXISTS drift_items (
 """
 
 
+_MIGRATIONS = {
+    # column of runs -> its definition; added to a database created before it existed
+    "started_by": "TEXT NOT NULL DEFAULT ''",
+    "console_user": "TEXT",
+    "origin": "TEXT NOT NULL DEFAULT ''",
+    "command": "TEXT NOT NULL DEFAULT ''",
+}
+_DAY = 86400.0
+
+
 def new_run_id(now: float | None = None) -> str:
     """Sortable, readable run id: ``20261126-053700-ab12``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
@@ -128,15 +149,50 @@ class History:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction; a damaged database is a clear error.
+
+        Raises:
+            StateError: the file is not a database or is damaged (how to recover is said).
+        """
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=30)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.executescript(_SCHEMA)
+            self._migrate(conn)
             with conn:
                 yield conn
+        except sqlite3.OperationalError:
+            raise  # locked, disk full, read-only: not damage (callers say what they could keep)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
         finally:
             conn.close()
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> StateError:
+        aside = self.db_path.with_name(f"{self.db_path.name}.damaged-{time.strftime('%Y%m%d')}")
+        return StateError(
+            f"{self.db_path}: the run history is damaged ({exc}). Move it aside and the next "
+            f"run starts a new history: mv {self.db_path} {aside} (run directories and "
+            "reports are kept; `sqlite3 <file> .recover` may save the old rows)"
+        )
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Add the columns an older database lacks (one writer at a time: parallel comply)."""
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if not set(_MIGRATIONS) - have:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        for column, definition in _MIGRATIONS.items():
+            if column not in have:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {definition}")
+        conn.commit()
 
     def run_dir(self, comune: str, run_id: str) -> Path:
         """The private_data_dir of one run."""
@@ -188,14 +244,17 @@ class History:
         check_mode: bool,
         tags: tuple[str, ...],
         started: float,
+        invocation: Invocation | None = None,
     ) -> Path:
-        """Record a run as running and return its fresh run directory."""
+        """Record a run as running (and who started it) and return its fresh run directory."""
         run_dir = self.run_dir(comune, run_id)
         run_dir.mkdir(parents=True, mode=0o700)
+        who = invocation or Invocation("", "", "", "")
         with self._db() as conn:
             conn.execute(
                 "INSERT INTO runs (id, use_case, comune, host_limit, check_mode, tags, started,"
-                " status, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, run_dir, started_by, console_user, origin, command)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     use_case,
@@ -206,6 +265,10 @@ class History:
                     started,
                     RunStatus.RUNNING,
                     str(run_dir),
+                    who.user,
+                    who.console_user,
+                    f"{who.host}\t{who.origin}" if who.host else who.origin,
+                    who.command,
                 ),
             )
         return run_dir
@@ -216,44 +279,80 @@ class History:
         outcome: RunOutcome,
         drift: Sequence[DriftItem] = (),
         offline: Sequence[OfflineHost] = (),
-    ) -> None:
+    ) -> str:
         """Store the outcome of a run, its drift items (a comply run) and the hosts it left out
-        because they were offline: all or nothing."""
-        with self._db() as conn:
-            self._insert_drift(conn, run_id, drift)
-            conn.executemany(
-                "INSERT INTO run_offline (run_id, host, last_seen) VALUES (?, ?, ?)",
-                [(run_id, o.host, o.last_seen) for o in offline],
-            )
-            conn.execute(
-                "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
-                (outcome.finished, outcome.status, outcome.rc, outcome.error, run_id),
-            )
-            conn.executemany(
-                "INSERT INTO host_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        h.host,
-                        h.state,
-                        h.ok,
-                        h.changed,
-                        h.failed,
-                        h.unreachable,
-                        h.skipped,
-                        h.rescued,
-                        h.ignored,
-                    )
-                    for h in outcome.hosts
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO task_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (run_id, i, t.host, t.role, t.task, t.action, t.outcome, t.message, t.diff)
-                    for i, t in enumerate(outcome.tasks)
-                ],
-            )
+        because they were offline, all or nothing.
+
+        When that cannot be written (a full disk, a read-only file), the run's status alone is
+        recorded if possible, so it is never left "running" (then "interrupted"). Returns what
+        could not be recorded ("" when everything was).
+
+        Raises:
+            StateError: the database is damaged, or not even the status could be written.
+        """
+        try:
+            with self._db() as conn:
+                self._insert_details(conn, run_id, outcome, drift, offline)
+            return ""
+        except sqlite3.OperationalError as exc:
+            missing = f"history: hosts, tasks and drift of run {run_id} not recorded ({exc})"
+        try:
+            with self._db() as conn:
+                conn.execute(
+                    "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
+                    (outcome.finished, outcome.status, outcome.rc, missing, run_id),
+                )
+        except sqlite3.OperationalError as exc:
+            raise StateError(
+                f"{self.db_path}: run {run_id} ended {outcome.status} but could not be recorded "
+                f"({exc}); free some space in {self.state_dir}"
+            ) from exc
+        return missing
+
+    def _insert_details(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        outcome: RunOutcome,
+        drift: Sequence[DriftItem],
+        offline: Sequence[OfflineHost],
+    ) -> None:
+        """The run's status, hosts, tasks, drift items and offline hosts, in the caller's
+        transaction."""
+        self._insert_drift(conn, run_id, drift)
+        conn.executemany(
+            "INSERT INTO run_offline (run_id, host, last_seen) VALUES (?, ?, ?)",
+            [(run_id, o.host, o.last_seen) for o in offline],
+        )
+        conn.execute(
+            "UPDATE runs SET finished = ?, status = ?, rc = ?, error = ? WHERE id = ?",
+            (outcome.finished, outcome.status, outcome.rc, outcome.error, run_id),
+        )
+        conn.executemany(
+            "INSERT INTO host_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    h.host,
+                    h.state,
+                    h.ok,
+                    h.changed,
+                    h.failed,
+                    h.unreachable,
+                    h.skipped,
+                    h.rescued,
+                    h.ignored,
+                )
+                for h in outcome.hosts
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO task_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, i, t.host, t.role, t.task, t.action, t.outcome, t.message, t.diff)
+                for i, t in enumerate(outcome.tasks)
+            ],
+        )
 
     def fail(self, run_id: str, status: RunStatus, error: str) -> None:
         """Close a run that ended before Ansible produced an outcome."""
@@ -337,6 +436,31 @@ class History:
             shutil.rmtree(path, ignore_errors=True)
         return removed
 
+    def prune(self, comune: str, keep: int, max_age_days: float, now: float | None = None) -> int:
+        """Delete a comune's history rows beyond the newest ``keep`` or older than
+        ``max_age_days`` (hosts, tasks and drift items go with them). The newest finished run
+        of each use case always stays (``drift show`` reads the latest comply). Returns the
+        number of runs deleted; a full disk or a locked database deletes nothing this time.
+        """
+        if not self.db_path.exists():
+            return 0
+        oldest = (now if now is not None else time.time()) - max_age_days * _DAY
+        try:
+            with self._db() as conn:
+                cursor = conn.execute(
+                    "DELETE FROM runs WHERE comune = ? AND status != ?"
+                    " AND (started < ? OR id NOT IN"
+                    "  (SELECT id FROM runs WHERE comune = ? ORDER BY started DESC LIMIT ?))"
+                    " AND id NOT IN"
+                    "  (SELECT id FROM runs r WHERE comune = ? AND finished IS NOT NULL"
+                    "   AND started = (SELECT MAX(started) FROM runs x WHERE x.comune = r.comune"
+                    "    AND x.use_case = r.use_case AND x.finished IS NOT NULL))",
+                    (comune, RunStatus.RUNNING, oldest, comune, max(keep, 1), comune),
+                )
+                return cursor.rowcount
+        except sqlite3.OperationalError:
+            return 0
+
     def list_runs(self, comune: str | None = None, limit: int = 20) -> list[RunRecord]:
         """Newest runs first, optionally for one comune."""
         if not self.db_path.exists():
@@ -344,7 +468,8 @@ class History:
         # The drift count of each finished comply run comes with its row (one query).
         query = (
             "SELECT runs.*, CASE WHEN use_case = ? AND finished IS NOT NULL THEN"
-            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = runs.id) END FROM runs"
+            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = runs.id) END AS drift"
+            " FROM runs"
         )
         params: list[object] = [COMPLY]
         if comune:
@@ -591,17 +716,18 @@ class History:
         """The newest finished run of a use case for every comune (or one), with its counts."""
         if not self.db_path.exists():
             return {}
-        # The run's columns by name (what _record reads), then the counts.
+        # The run's columns (what _record reads by name), then the counts.
         query = (
-            "SELECT r.id, r.use_case, r.comune, r.host_limit, r.check_mode, r.tags, r.started,"
-            " r.finished, r.status, r.rc, r.run_dir, r.error,"
-            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = r.id),"
-            " (SELECT COUNT(DISTINCT d.host) FROM drift_items d WHERE d.run_id = r.id),"
-            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id),"
+            "SELECT r.*,"
+            " (SELECT COUNT(*) FROM drift_items d WHERE d.run_id = r.id) AS n_drift,"
+            " (SELECT COUNT(DISTINCT d.host) FROM drift_items d WHERE d.run_id = r.id)"
+            "  AS n_drifted_hosts,"
+            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id) AS n_hosts,"
             " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id AND h.failed > 0"
-            "  AND h.unreachable = 0),"
-            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id AND h.unreachable > 0),"
-            " (SELECT COUNT(*) FROM run_offline o WHERE o.run_id = r.id)"
+            "  AND h.unreachable = 0) AS n_failed,"
+            " (SELECT COUNT(*) FROM host_results h WHERE h.run_id = r.id AND h.unreachable > 0)"
+            "  AS n_unreachable,"
+            " (SELECT COUNT(*) FROM run_offline o WHERE o.run_id = r.id) AS n_offline"
             " FROM runs r JOIN (SELECT comune, MAX(started) AS newest FROM runs"
             "  WHERE use_case = ? AND finished IS NOT NULL AND (? IS NULL OR comune = ?)"
             "  GROUP BY comune) m"
@@ -610,15 +736,16 @@ class History:
         found: dict[str, RunSummary] = {}
         with self._db() as conn:
             for row in conn.execute(query, (use_case, comune, comune, use_case)):
-                record = _record(row[:12])
-                counts = [int(v) for v in row[12:]]
+                record = _record(row)
                 found[record.comune] = RunSummary(
-                    dataclasses.replace(record, drift=counts[0] if use_case == COMPLY else None),
-                    drifted_hosts=counts[1],
-                    hosts=counts[2],
-                    failed=counts[3],
-                    unreachable=counts[4],
-                    offline=counts[5],
+                    dataclasses.replace(
+                        record, drift=int(row["n_drift"]) if use_case == COMPLY else None
+                    ),
+                    drifted_hosts=int(row["n_drifted_hosts"]),
+                    hosts=int(row["n_hosts"]),
+                    failed=int(row["n_failed"]),
+                    unreachable=int(row["n_unreachable"]),
+                    offline=int(row["n_offline"]),
                 )
         return found
 
@@ -682,19 +809,33 @@ def _work(row: tuple[Any, ...]) -> PendingWork:
     )
 
 
-def _record(row: tuple[object, ...]) -> RunRecord:
+def _record(row: sqlite3.Row) -> RunRecord:
+    keys = row.keys()
+    drift = row["drift"] if "drift" in keys else None
+    started_by = row["started_by"] if "started_by" in keys else ""
+    invocation = None
+    if started_by:
+        host, _, origin = str(row["origin"]).rpartition("\t")
+        invocation = Invocation(
+            user=str(started_by),
+            host=host,
+            origin=origin,
+            command=str(row["command"]),
+            console_user=row["console_user"],
+        )
     return RunRecord(
-        id=str(row[0]),
-        use_case=str(row[1]),
-        comune=str(row[2]),
-        host_limit=None if row[3] is None else str(row[3]),
-        check_mode=bool(row[4]),
-        tags=str(row[5]),
-        started=float(row[6]),  # type: ignore[arg-type]
-        finished=None if row[7] is None else float(row[7]),  # type: ignore[arg-type]
-        status=str(row[8]),
-        rc=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
-        run_dir=str(row[10]),
-        error=str(row[11]),
-        drift=int(row[12]) if len(row) > 12 and row[12] is not None else None,  # type: ignore[call-overload]
+        id=str(row["id"]),
+        use_case=str(row["use_case"]),
+        comune=str(row["comune"]),
+        host_limit=None if row["host_limit"] is None else str(row["host_limit"]),
+        check_mode=bool(row["check_mode"]),
+        tags=str(row["tags"]),
+        started=float(row["started"]),
+        finished=None if row["finished"] is None else float(row["finished"]),
+        status=str(row["status"]),
+        rc=None if row["rc"] is None else int(row["rc"]),
+        run_dir=str(row["run_dir"]),
+        error=str(row["error"]),
+        drift=None if drift is None else int(drift),
+        invocation=invocation,
     )

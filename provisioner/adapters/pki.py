@@ -1,4 +1,4 @@
-"""A small private CA with `cryptography`: the lab's meeting platform certificate."""
+"""A small private CA with `cryptography`: the lab meeting platform and RD gateway certificates."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=825)
@@ -22,7 +23,7 @@ class Issued:
     key_pem: str
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -67,13 +68,22 @@ def make_ca(common_name: str) -> Issued:
     return Issued(cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), _key_pem(key))
 
 
-def issue_server(ca: Issued, dns_name: str, address: str) -> Issued:
-    """A TLS server certificate for ``dns_name`` and ``address``, signed by ``ca``."""
+def issue_server(ca: Issued, dns_name: str, address: str, *, rsa_bits: int = 0) -> Issued:
+    """A TLS server certificate for ``dns_name`` and ``address``, signed by ``ca``.
+
+    The key is EC P-256, or RSA of ``rsa_bits`` (FreeRDP's proxy serves RSA keys). A name that
+    is an IP address is also a DNS name of the certificate: FreeRDP's client matches the host it
+    connects to against the common name and the DNS names only.
+    """
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.encode("ascii"))
     ca_key = serialization.load_pem_private_key(ca.key_pem.encode("ascii"), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key is not an EC key")
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+        if rsa_bits
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -98,3 +108,13 @@ def issue_server(ca: Issued, dns_name: str, address: str) -> Issued:
         .sign(ca_key, hashes.SHA256())
     )
     return Issued(cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), _key_pem(key))
+
+
+def issued_by(cert_pem: str, ca: Issued) -> bool:
+    """Whether ``ca`` signed the certificate (a lab CA made anew invalidates older ones)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert_pem.encode("ascii")))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import difflib
 import json
 import os
@@ -9,13 +10,16 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from provisioner.adapters.files import atomic_write
+from provisioner.adapters.redaction import redact
 from provisioner.errors import AnsibleError
 from provisioner.models.run import (
+    Cancel,
     HostResult,
     PlaybookRequest,
     Probe,
@@ -28,9 +32,6 @@ from provisioner.models.run import (
 from provisioner.ports import EventSink
 
 VAULT_PROMPT = r"^Vault password:\s*?$"
-# Environment keys whose values never reach a file: runner writes its env to artifacts/command.
-_SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|VAULT", re.IGNORECASE)
-_REDACTED = "<redacted>"
 _STAT_KEYS = {
     "ok": "ok",
     "changed": "changed",
@@ -71,18 +72,31 @@ TUNNEL_CONNECTION = {
     ),
 }
 """Connection variables of a host reached through the tunnel (Ansible templates them per host)."""
-# Defence in depth on top of no_log: values of secret-looking keys and password hashes never
-# reach history, summaries or reports, even from a task that forgot no_log.
-_SECRET_VALUE = re.compile(
-    r"(?i)((?:password|passwd|secret|token|private[ _-]?key|preshared[ _-]?key|psk)"
-    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)"
-)
-_CRYPT_HASH = re.compile(r"\$(?:1|2[aby]?|5|6|y|gy|7)\$[^\s\"':]+(?:\$[^\s\"':]+)*")
+CANCEL_MARKER = "provisioner: cancel requested"
+"""What plugins/strategy/provisioner_linear.py prints when it stops a run between tasks."""
+
+# --- What never reaches Ansible's environment (runner also writes that environment to
+# artifacts/<ident>/command, in the run directory, before the run starts).
+# (Not *AUTH*: SSH_AUTH_SOCK must reach ssh.)
+_SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|VAULT|API_?KEY", re.IGNORECASE)
+_TOOL_ENV = "PROVISIONER_"
+"""provisioner's own settings (several are credentials) are none of Ansible's business."""
 
 
-def redact(text: str) -> str:
-    """Mask values of secret-looking keys and password hashes in diff or message text."""
-    return _CRYPT_HASH.sub(_REDACTED, _SECRET_VALUE.sub(rf"\1{_REDACTED}", text))
+def child_environment(inherited: Mapping[str, str]) -> dict[str, str]:
+    """Overrides that empty every inherited variable Ansible must not see.
+
+    ansible-runner starts ansible-playbook with this process's environment plus the run's
+    variables, and writes both to the run directory's ``command`` record. Emptied: provisioner's
+    own variables (``PROVISIONER_*``: the vault password, the webhook URL and its secret, the
+    SMTP password, the lab's admin password), every variable whose name looks secret
+    (``*PASS*``, ``*TOKEN*``, ...), and every value that carries a credential (``redact``).
+    """
+    return {
+        key: ""
+        for key, value in inherited.items()
+        if key.startswith(_TOOL_ENV) or _SECRET_ENV.search(key) or redact(value) != value
+    }
 
 
 FACT_CACHE_TIMEOUT = 6 * 3600
@@ -181,7 +195,11 @@ def _change_message(res: Mapping[str, Any]) -> str:
 
 
 class _Collector:
-    """Turns runner events into progress events and the typed outcome."""
+    """Turns runner events into progress events and the typed outcome.
+
+    It is runner's event handler and answers False: runner writes no event to the run directory.
+    What provisioner keeps is redacted here (history, summary.json, reports).
+    """
 
     def __init__(self, on_event: EventSink | None) -> None:
         self.on_event = on_event
@@ -193,6 +211,24 @@ class _Collector:
         self.host_roles: dict[tuple[str, str], None] = {}
         self.plays: list[str] = []
         self.counted_failures: dict[str, int] = {}
+        self.tail: deque[str] = deque(maxlen=5)
+        """The last lines Ansible printed (in memory; redacted when used): the error when a run
+        ends without stats."""
+        self.task = ""
+        """The last task (not a handler) that started, and its hosts: started, then finished."""
+        self.task_started: dict[str, None] = {}
+        self.task_finished: set[str] = set()
+        self.stop: str = ""
+        """Set when the strategy stopped the run between tasks (after a first Ctrl-C)."""
+        self.started_after_stop: list[str] = []
+        self.handlers: set[str] = set()
+        """Task uuids of handlers (runner marks a handler's start with is_conditional)."""
+
+    def is_handler(self, data: Mapping[str, Any]) -> bool:
+        """A handler: started as one, or defined in a role's handlers/."""
+        return str(data.get("task_uuid", "")) in self.handlers or "/handlers/" in str(
+            data.get("task_path", "")
+        )
 
     def emit(self, event: ProgressEvent) -> None:
         if self.on_event is not None:
@@ -204,14 +240,26 @@ class _Collector:
         host = str(data.get("host", ""))
         task = str(data.get("task", ""))
         role = str(data.get("role", ""))
+        stdout = str(event.get("stdout") or "")
+        self.tail.extend(line for line in stdout.splitlines() if line.strip())
         if host and name.startswith("runner_on_") and name != "runner_on_start":
             self.host_roles.setdefault((host, role), None)
+            if task == self.task and name != "runner_on_async_poll":
+                self.task_finished.add(host)
         if name == "playbook_on_play_start":
             self.plays.append(str(data.get("play", "")))
             self.emit(ProgressEvent("play", play=str(data.get("play", ""))))
         elif name == "playbook_on_task_start":
+            if data.get("is_conditional"):
+                self.handlers.add(str(data.get("task_uuid") or data.get("uuid") or ""))
+            else:
+                if self.stop:
+                    self.started_after_stop.append(task)
+                self.task, self.task_started, self.task_finished = task, {}, set()
             self.emit(ProgressEvent("task", task=task, role=role))
         elif name == "runner_on_start":
+            if task == self.task:
+                self.task_started.setdefault(host, None)
             self.emit(ProgressEvent("host_start", host=host, task=task, role=role))
         elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(PRESENCE_PREFIX):
             res = data.get("res") or {}
@@ -227,6 +275,8 @@ class _Collector:
                 )
             )
             self.emit(ProgressEvent("ok" if ok else "failed", host=host, task=task, role=role))
+        elif name == "verbose" and stdout.startswith(CANCEL_MARKER):
+            self.stop = stdout.strip()
         elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(READINESS_PREFIX):
             res = data.get("res") or {}
             ok = name == "runner_on_ok"
@@ -271,9 +321,28 @@ class _Collector:
                 if t.outcome != "unreachable" or self.stats.get(t.host, {}).get("unreachable")
             ]
             self.emit(ProgressEvent("stats"))
-        elif name == "error" or (name == "verbose" and "ERROR!" in str(event.get("stdout", ""))):
-            self.errors.append(str(event.get("stdout", "")).strip())
-        return True
+        elif name == "error" or (name == "verbose" and "ERROR!" in stdout):
+            self.errors.append(redact(stdout.strip()))
+        # Nothing for runner to write: no job_events/*.json in the run directory.
+        return False
+
+    def cancel_note(self) -> str:
+        """What a graceful cancel did: the task that was running finished, no other started."""
+        if not self.stop:
+            return ""
+        unfinished = [h for h in self.task_started if h not in self.task_finished]
+        note = "canceled with Ctrl-C between tasks"
+        if self.task:
+            note += f": the running task {self.task!r} " + (
+                f"did not finish on {', '.join(unfinished)}"
+                if unfinished
+                else f"finished on {len(self.task_finished)} host(s)"
+            )
+        if self.started_after_stop:
+            note += f"; started after the request: {', '.join(self.started_after_stop)}"
+        else:
+            note += "; no task started after it"
+        return note
 
     def record(self, data: Mapping[str, Any], outcome: str, res: Mapping[str, Any]) -> None:
         redacted = bool(res.get("censored")) or any(
@@ -295,23 +364,40 @@ class _Collector:
                 message=redact(message),
                 diff=redact(diff),
                 redacted=redacted,
-                # Handlers live in a role's handlers/ (runner's events carry no handler flag).
-                handler="/handlers/" in str(data.get("task_path", "")),
+                handler=self.is_handler(data),
             )
         )
 
 
-def _scrub_artifacts(artifact_dir: Path, secrets: list[str]) -> None:
-    """Remove secret environment values from runner's ``command`` record."""
-    command_file = artifact_dir / "command"
-    if not command_file.is_file():
-        return
-    record = json.loads(command_file.read_text(encoding="utf-8"))
-    env = record.get("env") or {}
-    for key, value in list(env.items()):
-        if _SECRET_ENV.search(key) or any(s and s in str(value) for s in secrets):
-            env[key] = _REDACTED
-    command_file.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+RUNNER_SETTINGS = {
+    # No artifacts/<ident>/stdout or stderr: the collector keeps what provisioner needs.
+    "suppress_output_file": True,
+    # How often runner's loop looks at the cancel callback (seconds without output).
+    "pexpect_timeout": 1,
+}
+"""runner's env/settings, written in each run directory: with suppress_env_files runner drops a
+``settings`` argument, and these hold no secret."""
+
+STRATEGY = "provisioner_linear"
+"""Every play's strategy unless it names one: linear or Mitogen's, with a clean stop on cancel."""
+PLAIN_STRATEGY = "ansible.builtin.linear"
+CANCEL_FILE = "cancel"
+"""Created in the run directory by the first Ctrl-C: the strategy stops before its next task."""
+
+
+def host_key_checking(ansible_cfg: Path) -> str:
+    """``host_key_checking`` of the project's ansible.cfg (Ansible's default: True).
+
+    ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False unless the environment has it, and the
+    environment wins over ansible.cfg: every run would connect with StrictHostKeyChecking=no (and
+    Mitogen with its ``ignore`` mode). The chokepoint sets it from the configuration instead.
+    """
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    try:
+        parser.read(ansible_cfg, encoding="utf-8")
+        return str(parser.getboolean("defaults", "host_key_checking", fallback=True))
+    except (configparser.Error, ValueError):
+        return "True"
 
 
 class LocalRunner:
@@ -325,15 +411,19 @@ class LocalRunner:
         *,
         fact_cache_dir: Path | None = None,
     ) -> None:
-        """``envvars`` go to every run (e.g. Mitogen's strategy); ``fact_cache_dir`` holds one
-        jsonfile fact cache per comune (none: facts are gathered on every run)."""
+        """``envvars`` go to every run (e.g. Mitogen's strategy plugins and its strategy, which
+        becomes the base of provisioner's strategy); ``fact_cache_dir`` holds one jsonfile fact
+        cache per comune (none: facts are gathered on every run). The callback and strategy
+        plugins come from ``plugins/`` next to ``ansible_cfg``."""
         self.playbooks_dir = playbooks_dir
         self.ansible_cfg = ansible_cfg
+        self.plugins_dir = ansible_cfg.parent / "plugins"
         self.envvars = dict(envvars or {})
+        self.base_strategy = self.envvars.pop("ANSIBLE_STRATEGY", "") or PLAIN_STRATEGY
+        self.strategy_plugins = self.envvars.pop("ANSIBLE_STRATEGY_PLUGINS", "")
         self.fact_cache_dir = fact_cache_dir
-        strategy = self.envvars.get("ANSIBLE_STRATEGY", "")
-        self.accel = "mitogen" if strategy.startswith("mitogen") else "plain"
-        """How runs execute: ``mitogen`` (its strategy is set) or ``plain``."""
+        self.accel = "mitogen" if self.base_strategy.startswith("mitogen") else "plain"
+        """How runs execute: ``mitogen`` (its strategy is the base) or ``plain``."""
 
     def build_kwargs(
         self,
@@ -367,15 +457,21 @@ class LocalRunner:
             ),
             "ident": "ansible",
             "envvars": {
+                **child_environment(os.environ),
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_CONFIG": str(self.ansible_cfg),
+                "ANSIBLE_HOST_KEY_CHECKING": host_key_checking(self.ansible_cfg),
                 "PATH": _search_path(),
+                **self._plugin_env(run_dir),
                 **self._fact_cache_env(request.comune),
                 **self.envvars,
             },
             "suppress_env_files": True,
             "quiet": True,
             "rotate_artifacts": 0,
+            # The fact cache is provisioner's (envvars); with runner's default type, runner would
+            # point Ansible at artifacts/<ident>/fact_cache in the run directory instead.
+            "fact_cache_type": "provisioner",
         }
         if request.limit:
             kwargs["limit"] = request.limit
@@ -390,6 +486,17 @@ class LocalRunner:
         if passwords:
             kwargs["passwords"] = passwords
         return kwargs
+
+    def _plugin_env(self, run_dir: Path) -> dict[str, str]:
+        """The event callback without files, and the strategy that stops cleanly on Ctrl-C."""
+        strategy_dirs = [str(self.plugins_dir / "strategy"), self.strategy_plugins]
+        return {
+            "ANSIBLE_CALLBACK_PLUGINS": str(self.plugins_dir / "callback"),
+            "ANSIBLE_STRATEGY_PLUGINS": os.pathsep.join(d for d in strategy_dirs if d),
+            "ANSIBLE_STRATEGY": STRATEGY,
+            "PROVISIONER_STRATEGY_BASE": self.base_strategy,
+            "PROVISIONER_CANCEL_FILE": str(run_dir / CANCEL_FILE),
+        }
 
     def _fact_cache_env(self, comune: str) -> dict[str, str]:
         """jsonfile fact cache of one comune: facts gathered once are reused by the next runs
@@ -413,6 +520,10 @@ class LocalRunner:
     ) -> RunOutcome:
         """Run the playbook and return the typed outcome.
 
+        ``cancel`` set (a first Ctrl-C): Ansible stops between tasks, the running task and the
+        handlers it notified finish, the run is ``canceled``. ``cancel.abort`` set as well (a
+        second Ctrl-C, :class:`Cancel`): runner kills Ansible at once.
+
         Raises:
             AnsibleError: ansible-runner itself could not start.
         """
@@ -422,6 +533,7 @@ class LocalRunner:
         run_dir.mkdir(parents=True, exist_ok=True)
         if request.through_tunnel:
             atomic_write(run_dir / TUNNEL_INVENTORY, json.dumps(tunnel_inventory(request)))
+        atomic_write(run_dir / "env" / "settings", json.dumps(RUNNER_SETTINGS), mode=0o600)
         started = time.time()
         try:
             runner = ansible_runner.run(
@@ -431,12 +543,10 @@ class LocalRunner:
                 status_handler=lambda data, runner_config: collector.emit(
                     ProgressEvent("status", task=str(data.get("status", "")))
                 ),
-                cancel_callback=cancel.is_set if cancel is not None else None,
+                cancel_callback=_cancel_callback(cancel, run_dir / CANCEL_FILE),
             )
         except Exception as exc:  # runner raises bare exceptions for config problems
-            raise AnsibleError(f"ansible-runner could not start: {exc}") from exc
-        finally:
-            _scrub_artifacts(run_dir / "artifacts" / "ansible", [vault_password or ""])
+            raise AnsibleError(f"ansible-runner could not start: {redact(str(exc))}") from exc
         finished = time.time()
         for host, count in collector.counted_failures.items():
             counters = collector.stats.setdefault(host, {})
@@ -449,10 +559,16 @@ class LocalRunner:
             else RunStatus.ERROR
         )
         error = ""
-        if not collector.stats and status != RunStatus.CANCELED:
-            error = "\n".join(collector.errors) or _tail(
-                run_dir / "artifacts" / "ansible" / "stdout"
+        if collector.stop:
+            # The strategy stopped the playbook (Ansible's rc says "failed hosts"): canceled.
+            status = RunStatus.CANCELED
+            error = collector.cancel_note()
+        if status == RunStatus.CANCELED and isinstance(cancel, Cancel) and cancel.abort.is_set():
+            error = "; ".join(
+                e for e in (error, "aborted with a second Ctrl-C: Ansible was killed") if e
             )
+        elif not collector.stats and status != RunStatus.CANCELED:
+            error = "\n".join(collector.errors) or redact("\n".join(collector.tail))
         return RunOutcome(
             status=status,
             rc=int(runner.rc if runner.rc is not None else -1),
@@ -468,19 +584,27 @@ class LocalRunner:
         )
 
 
+def _cancel_callback(
+    cancel: threading.Event | None, cancel_file: Path
+) -> Callable[[], bool] | None:
+    """runner's cancel callback: the first request only creates the cancel file (the strategy
+    stops between tasks); True, runner's SIGKILL to Ansible's process group, only on abort."""
+    if cancel is None:
+        return None
+
+    def poll() -> bool:
+        if cancel.is_set() and not cancel_file.exists():
+            cancel_file.touch(mode=0o600)
+        return isinstance(cancel, Cancel) and cancel.abort.is_set()
+
+    return poll
+
+
 def _search_path() -> str:
     """PATH with this interpreter's bin directory first, so the venv's ansible-playbook runs."""
     here = str(Path(sys.executable).parent)
     rest = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != here]
     return os.pathsep.join([here, *rest])
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(line for line in text.strip().splitlines()[-lines:])
 
 
 def tunnel_inventory(request: PlaybookRequest) -> dict[str, Any]:

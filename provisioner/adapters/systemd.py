@@ -25,3 +25,23 @@ def systemctl(user: bool, *args: str) -> str:
     if proc.returncode != 0:
         raise ControllerError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout
+
+
+def linger(user: str) -> str:
+    """Turn on lingering for ``user`` (their timers run without a login session); "" when on,
+    else why it could not be (loginctl missing or refused)."""
+    if shutil.which("loginctl") is None:
+        return "loginctl is not installed"
+    shown = subprocess.run(
+        ["loginctl", "show-user", user, "--property=Linger", "--value"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    if shown.returncode == 0 and shown.stdout.strip() == "yes":
+        return ""
+    done = subprocess.run(
+        ["loginctl", "enable-linger", user], capture_output=True, text=True, check=False, timeout=30
+    )
+    return "" if done.returncode == 0 else (done.stderr.strip() or f"exit {done.returncode}")

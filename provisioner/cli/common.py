@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -14,6 +13,7 @@ import typer
 from provisioner.cli import render
 from provisioner.config import Settings
 from provisioner.errors import ExitCode, ProvisionerError
+from provisioner.models.run import Cancel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,7 +28,8 @@ COMUNE_OF_HOST = typer.Option(
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ProvisionerError into red lines on stderr and its exit code."""
+    """Turn a ProvisionerError into red lines on stderr and its exit code; anything unexpected
+    into one line naming a log with the details (exit 1), never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -40,8 +41,33 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             render.error(["interrupted"])
             raise typer.Exit(int(ExitCode.CANCELLED)) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            from provisioner.core import diagnostics  # noqa: PLC0415
+
+            settings = _settings_in([*args, *kwargs.values()])
+            render.error([diagnostics.unexpected(exc, _command_line(), settings)])
+            raise typer.Exit(int(ExitCode.ERROR)) from None
 
     return wrapper
+
+
+def _settings_in(arguments: list[object]) -> Settings | None:
+    """The settings the root callback built, from the command's context argument."""
+    for argument in arguments:
+        find_root = getattr(argument, "find_root", None)  # typer's (vendored click) Context
+        if callable(find_root):
+            obj = find_root().obj
+            return obj if isinstance(obj, Settings) else None
+    return None
+
+
+def _command_line() -> str:
+    """This process's command line, secrets masked (for logs and history)."""
+    from provisioner.core import invocation  # noqa: PLC0415
+
+    return invocation.command_line()
 
 
 def command(group: typer.Typer, name: str | None = None) -> Callable[[Callable[P, R]], Any]:
@@ -74,15 +100,24 @@ def run_settings(ctx: typer.Context, no_accel: bool) -> Settings:
 
 
 @contextmanager
-def cancellable() -> Iterator[threading.Event]:
-    """Ctrl-C sets an event the runner polls; a second Ctrl-C interrupts at once."""
-    cancel = threading.Event()
+def cancellable() -> Iterator[Cancel]:
+    """Ctrl-C during a run: the first stops Ansible between tasks (the running task and its
+    handlers finish, the run is recorded canceled); the second kills Ansible at once; a third,
+    should the second not be noticed, interrupts this process."""
+    cancel = Cancel()
 
     def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
+        if cancel.abort.is_set():
             raise KeyboardInterrupt
+        if cancel.is_set():
+            cancel.abort.set()
+            render.err_console.print("[red]aborting: killing Ansible now[/]")
+            return
         cancel.set()
-        render.err_console.print("[yellow]cancelling: stopping Ansible (Ctrl-C again to abort)[/]")
+        render.err_console.print(
+            "[yellow]cancelling: the running task finishes, no new task starts "
+            "(Ctrl-C again to abort at once)[/]"
+        )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:

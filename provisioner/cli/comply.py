@@ -188,6 +188,9 @@ def schedule_add(
     for path in made.files:
         render.console.print(f"wrote {path}")
     render.console.print(f"schedule {made.name}: every day at {made.at} ({made.scope})")
+    for note in made.notes:
+        style = "yellow" if note.startswith("warning") else ""
+        render.console.print(note, style=style, markup=False, highlight=False)
 
 
 def schedule_list(

@@ -248,6 +248,9 @@ def run_detail(detail: RunDetail) -> None:
         f"limit {r.host_limit or '-'}, started {when(r.started)}, finished {when(r.finished)}, "
         f"status {r.status}, rc {r.rc}"
     )
+    if r.invocation is not None:
+        console.print(f"started by {r.invocation}", markup=False, highlight=False)
+        console.print(f"command: {r.invocation.command}", markup=False, highlight=False)
     console.print(f"run directory: {r.run_dir}")
     table = Table(title="hosts")
     for col in ("host", "state", "ok", "changed", "failed", "unreachable", "skipped"):

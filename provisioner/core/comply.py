@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.config import Settings
+from provisioner.core import diagnostics, reports
 from provisioner.core import enable as enable_core
 from provisioner.core import inventory as inventory_core
 from provisioner.core import notify as notify_core
-from provisioner.core import reports
 from provisioner.core.runs import history
-from provisioner.errors import BusyError, InputError, ProvisionerError
+from provisioner.errors import BusyError, ExitCode, InputError, ProvisionerError
 from provisioner.models.comply import ComplyRun, ComuneResult, DriftItem, drift_items, grid
 from provisioner.models.history import RunRecord
 from provisioner.models.run import COMPLY
@@ -53,6 +53,9 @@ def _comply_comune(
         )
     except ProvisionerError as exc:
         return ComuneResult(comune, error="; ".join(exc.lines()), error_code=exc.exit_code)
+    except Exception as exc:  # a bug must not stop the other comuni: it is this one's result
+        line = diagnostics.unexpected(exc, f"comply {comune}", settings)
+        return ComuneResult(comune, error=line, error_code=ExitCode.ERROR)
     result = ComuneResult(
         comune,
         report,
@@ -78,6 +81,9 @@ def _comply_comune(
         return dataclasses.replace(
             result, error="remediation: " + "; ".join(exc.lines()), error_code=exc.exit_code
         )
+    except Exception as exc:
+        line = diagnostics.unexpected(exc, f"comply {comune} --remediate", settings)
+        return dataclasses.replace(result, error=f"remediation: {line}", error_code=ExitCode.ERROR)
     return dataclasses.replace(result, remediation=remediation)
 
 
@@ -149,7 +155,7 @@ def _run(
 ) -> ComplyRun:
     """The comuni, at most ``parallel`` at a time, each notified and reported as it ends."""
 
-    def comply_and_notify(name: str) -> ComuneResult:
+    def comply_and_notify(name: str, notices: notify_core.Dispatcher) -> ComuneResult:
         result = _comply_comune(
             settings,
             name,
@@ -160,13 +166,17 @@ def _run(
             runner=runner,
             console_user=console_user,
         )
-        notify_core.notify(settings, result)
+        # In the background: a webhook retrying with back-off never delays the next comune.
+        notices.send(result)
         if on_result is not None:
             on_result(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
-        results = tuple(pool.map(comply_and_notify, names))
+    with (
+        notify_core.dispatcher(settings) as notices,
+        ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool,
+    ):
+        results = tuple(pool.map(lambda name: comply_and_notify(name, notices), names))
     index = reports.write_index(results, target) if len(names) > 1 or all_comuni else None
     return ComplyRun(results, index)
 

@@ -11,7 +11,7 @@ from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.config import Settings
 from provisioner.core import rdp_files, reports, vpn
-from provisioner.core.runs import run_playbook
+from provisioner.core.runs import ComuneLock, comune_lock, preflight, run_playbook
 from provisioner.models.comply import drift_items, grid
 from provisioner.models.inventory import Inventory
 from provisioner.models.run import PlaybookRequest, RunReport, RunStatus
@@ -44,12 +44,62 @@ def enable(
 
     After a completed run (not in check mode), each user mapped to a desktop gets a ``.rdp``
     file in the run directory (``rdp/<user>.rdp``), noted in the report. Every run's HTML, JSON
-    and JUnit reports are written under ``report_dir`` (default: the state dir's reports).
+    and JUnit reports are written under ``report_dir`` (default: the state dir's reports); the
+    comune's oldest reports beyond ``keep_reports`` / ``keep_reports_days`` go.
+
+    The comune's lock is held from loading and planning to the last report: what runs is what
+    was read and planned under it (a bad inventory is refused first, before anything is written).
     """
     source = YamlDirectorySource(settings.inventory_dir)
+    # Refused here, nothing written (not even the lock file): bad inventory, limit, no password.
+    preflight(settings, _load_checked(source, comune), PLAYBOOK, limit)
+    with comune_lock(settings, comune) as held:
+        inventory = _load_checked(source, comune)
+        return _enable_locked(
+            settings,
+            inventory,
+            held,
+            limit=limit,
+            check=check,
+            diff=diff,
+            tags=tags,
+            skip_tags=skip_tags,
+            on_event=on_event,
+            cancel=cancel,
+            runner=runner,
+            use_case=use_case,
+            report_dir=report_dir,
+            console_user=console_user,
+        )
+
+
+def _load_checked(source: YamlDirectorySource, comune: str) -> Inventory:
+    """The comune's inventory, validated, with its VPN addressing checked against the others."""
     inventory = source.load(comune)
     vpn.check(inventory, source.vpn_pools(exclude=comune))
     vpn.check_readiness(inventory)
+    return inventory
+
+
+def _enable_locked(
+    settings: Settings,
+    inventory: Inventory,
+    held: ComuneLock,
+    *,
+    limit: str | None,
+    check: bool,
+    diff: bool | None,
+    tags: tuple[str, ...],
+    skip_tags: tuple[str, ...],
+    on_event: EventSink | None,
+    cancel: threading.Event | None,
+    runner: Executor | None,
+    use_case: str,
+    report_dir: Path | None,
+    console_user: str | None,
+) -> RunReport:
+    """:func:`enable` under the comune's lock."""
+    comune = inventory.comune
     allocation = vpn.plan(inventory)
 
     def allocate() -> list[str]:
@@ -79,6 +129,7 @@ def enable(
         cancel=cancel,
         runner=runner,
         prepare=allocate,
+        held=held,
         console_user=console_user,
     )
     notes = report.notes
@@ -92,12 +143,15 @@ def enable(
             notes += (
                 f"{len(written)} .rdp connection file(s) for the users in {written[0].parent}",
             )
-    files = reports.write(
-        report,
-        drift_items(report) if check else [],
-        grid(report.outcome),
-        report_dir or settings.state.reports,
-    )
+    target = report_dir or settings.state.reports
+    try:
+        files = reports.write(
+            report, drift_items(report) if check else [], grid(report.outcome), target
+        )
+    except OSError as exc:  # a full disk: the run is recorded, its reports are not
+        files = None
+        notes += (f"reports not written to {target / comune} ({exc.strerror})",)
+    reports.prune(target / comune, settings.keep_reports, settings.keep_reports_days)
     return dataclasses.replace(report, notes=notes, files=files)
 
 

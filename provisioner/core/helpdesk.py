@@ -17,7 +17,7 @@ from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.config import Settings
 from provisioner.core import vpn
 from provisioner.core.enable import PLAYBOOK, record_addresses
-from provisioner.core.runs import history, run_playbook
+from provisioner.core.runs import ComuneLock, comune_lock, history, run_playbook
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.inventory import Host, Inventory
 from provisioner.models.run import PlaybookRequest, RunReport
@@ -101,11 +101,47 @@ def reprovision(
     the peer in the same run. An unreachable host publishes no key, so the terminator keeps its
     peer unchanged.
 
+    The comune's lock is held from loading and planning to the end of the run.
+
     Raises:
         InputError: unknown host, or --rotate-keys on a host that is no VPN endpoint.
         InventoryError: the comune's inventory or VPN addressing is wrong.
     """
-    located = locate(settings, name, comune)
+    found = locate(settings, name, comune)  # refused here: nothing written, not even a lock
+    with comune_lock(settings, found.inventory.comune) as held:
+        # What runs is what is read and planned under the lock.
+        located = locate(settings, name, found.inventory.comune)
+        return _reprovision_locked(
+            settings,
+            located,
+            held,
+            rotate_keys=rotate_keys,
+            check=check,
+            direct=direct,
+            on_event=on_event,
+            cancel=cancel,
+            runner=runner,
+            use_case=use_case,
+            console_user=console_user,
+        )
+
+
+def _reprovision_locked(
+    settings: Settings,
+    located: Located,
+    held: ComuneLock,
+    *,
+    rotate_keys: bool,
+    check: bool,
+    direct: bool,
+    on_event: EventSink | None,
+    cancel: threading.Event | None,
+    runner: Executor | None,
+    use_case: str,
+    console_user: str | None,
+) -> RunReport:
+    """:func:`reprovision` under the comune's lock."""
+    name = located.host.name
     inventory, host = located.inventory, located.host
     is_endpoint = "endpoints" in host.groups
     if rotate_keys and not is_endpoint:
@@ -166,6 +202,7 @@ def reprovision(
         cancel=cancel,
         runner=runner,
         prepare=prepare,
+        held=held,
         console_user=console_user,
     )
 
@@ -201,11 +238,32 @@ def decommission(
 
     The inventory is edited and the host marked retired in history only after the terminator's
     run succeeded; its past runs stay in history. Its VPN address is free for new endpoints.
+    The comune's lock is held from loading to the last inventory edit: no run starts between
+    the peer's removal and the host's.
 
     Raises:
         InputError: unknown host, or the host is the comune's VPN terminator.
     """
-    located = locate(settings, name, comune)
+    found = locate(settings, name, comune)
+    with comune_lock(settings, found.inventory.comune) as held:
+        located = locate(settings, name, found.inventory.comune)
+        return _decommission_locked(
+            settings, located, held, check, on_event, cancel, runner, console_user
+        )
+
+
+def _decommission_locked(
+    settings: Settings,
+    located: Located,
+    held: ComuneLock,
+    check: bool,
+    on_event: EventSink | None,
+    cancel: threading.Event | None,
+    runner: Executor | None,
+    console_user: str | None,
+) -> Decommissioned:
+    """:func:`decommission` under the comune's lock."""
+    name = located.host.name
     inventory, host = located.inventory, located.host
     terminator = _terminator(inventory)
     if name == terminator:
@@ -237,6 +295,7 @@ def decommission(
             on_event=on_event,
             cancel=cancel,
             runner=runner,
+            held=held,
             console_user=console_user,
         )
         if report.exit_code != ExitCode.OK:

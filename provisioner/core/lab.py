@@ -60,6 +60,8 @@ class LabHost:
 
 
 FORWARDING = {"net.ipv4.ip_forward": "1"}
+RD_GATEWAY_ADDRESS = "10.89.1.11"
+"""lab-rd-gw's office address: comune_rd_gateway_address in inventory/lab (the .rdp files')."""
 OWNER_LABEL = "provisioner.lab.owner"
 """Label on the lab's containers and networks: the state dir whose lab they are."""
 
@@ -73,7 +75,7 @@ FIXED_HOSTS: tuple[LabHost, ...] = (
         forwards=True,
     ),
     # tun=True also grants NET_ADMIN, which their nftables filters need.
-    LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: "10.89.1.11"}, tun=True),
+    LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: RD_GATEWAY_ADDRESS}, tun=True),
     LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}, tun=True),
 )
 DEFAULT_LAPTOPS = 2
@@ -311,11 +313,14 @@ class Lab:
                         f"the host routes {routed} through {dev}, which overlaps the lab's "
                         f"{net.name} ({net.subnet}): the lab's addresses would be unreachable"
                     )
+        # Ports this lab's own containers publish (the unmanaged intranet and meeting platform
+        # too: a second `lab up` must not call them busy).
+        states = [self.podman.state(self.container(h)) for h in (*self.hosts, *UNMANAGED)]
         held = {
             int(p.rsplit(":", 1)[1])
-            for s in self.status()
-            if s.state is not None and s.state.ports
-            for p in s.state.ports.split(",")
+            for state in states
+            if state is not None and state.ports
+            for p in state.ports.split(",")
         }
         wanted_ports = [self.port(h) for h in (*self.hosts, *UNMANAGED)]
         busy = [p for p in hoststate.ports_in_use(wanted_ports) if p not in held]
@@ -376,6 +381,7 @@ class Lab:
         self._start_intranet()
         ca, platform = self._meeting_pki()
         self._start_meeting(platform)
+        gateway_cert = self._rd_gateway_pki(ca)
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
         for host in self.hosts:
@@ -394,7 +400,7 @@ class Lab:
                 known.append(f"{host.name} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         step("writing the inventory")
-        self._write_inventory(pubkey, ca)
+        self._write_inventory(pubkey, ca, gateway_cert)
         return self.status()
 
     @property
@@ -632,6 +638,21 @@ class Lab:
             pki.Issued(read["platform.pem"], read["platform.key"]),
         )
 
+    def _rd_gateway_pki(self, ca: pki.Issued) -> pki.Issued:
+        """The RD gateway's certificate from the lab CA (RSA: FreeRDP's proxy), made once.
+
+        Its name is the gateway's office address, which the laptops connect to; the laptops
+        trust the lab CA (comune_rd_gateway_ca_certificate), so the RDP readiness verifies it.
+        """
+        cert, key = self.meeting_dir / "rd-gateway.pem", self.meeting_dir / "rd-gateway.key"
+        if not (
+            cert.exists() and key.exists() and pki.issued_by(cert.read_text(encoding="utf-8"), ca)
+        ):
+            issued = pki.issue_server(ca, RD_GATEWAY_ADDRESS, RD_GATEWAY_ADDRESS, rsa_bits=3072)
+            atomic_write(key, issued.key_pem, mode=0o600)
+            atomic_write(cert, issued.cert_pem, mode=0o600)
+        return pki.Issued(cert.read_text(encoding="utf-8"), key.read_text(encoding="utf-8"))
+
     def _start_meeting(self, platform: pki.Issued) -> None:
         """The comune's meeting platform: one HTTPS page on the office network."""
         name = self.container(MEETING)
@@ -684,7 +705,7 @@ class Lab:
         if proc.returncode != 0:
             raise ControllerError(f"ssh-keygen failed: {proc.stderr.strip()}")
 
-    def _write_inventory(self, pubkey: str, ca: pki.Issued) -> None:
+    def _write_inventory(self, pubkey: str, ca: pki.Issued, gateway_cert: pki.Issued) -> None:
         groups: dict[str, dict[str, object]] = {}
         for host in self.hosts:
             hosts = groups.setdefault(host.group, {"hosts": {}})["hosts"]
@@ -711,6 +732,7 @@ class Lab:
             "comune_meeting_ca_certificate": ca.cert_pem,
         }
         _write_generated(all_dir / "lab_meeting.yml", meeting)
+        self._write_rd_gateway(all_dir / "lab_rdp.yml", ca, gateway_cert)
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
         groups["netgear"] = {
             "hosts": start_lab_gear(
@@ -718,6 +740,24 @@ class Lab:
             )
         }
         _write_generated(self.inventory_dir / "hosts.yml", hosts_doc)
+
+    def _write_rd_gateway(self, path: Path, ca: pki.Issued, gateway_cert: pki.Issued) -> None:
+        """The comune's RD gateway certificate (key vault-encrypted) and the CA that signed it."""
+        files = self.inventory_dir / "files"
+        atomic_write(files / "rd-gateway.crt", gateway_cert.cert_pem, mode=0o600)
+        password = vault_password(self.settings)
+        assert password is not None  # _write_vault made one
+        # Ansible's copy decrypts it on the way to the gateway; it is never plain text here.
+        atomic_write(
+            files / "rd-gateway.key", vault.encrypt(gateway_cert.key_pem, password), mode=0o600
+        )
+        values = {
+            "comune_rd_gateway_certificate": "files/rd-gateway.crt",
+            "comune_rd_gateway_private_key": "files/rd-gateway.key",
+            # The laptops trust it: the RDP readiness (and a clerk's client) verify the gateway.
+            "comune_rd_gateway_ca_certificate": ca.cert_pem,
+        }
+        _write_generated(path, values)
 
     def _write_vault(self, path: Path) -> None:
         password = vault_password(self.settings)

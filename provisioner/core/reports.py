@@ -3,6 +3,7 @@ JUnit XML per run, plus an index page across comuni."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -14,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from provisioner.adapters.files import atomic_write
+from provisioner.adapters.files import atomic_write, prune_run_dirs
 from provisioner.models.comply import Cell, CellState, ComuneResult, DriftItem
 from provisioner.models.run import ReportFiles, RunReport, format_seen
 
@@ -116,7 +117,10 @@ def document(
     }
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
+    # One environment per process: each template is compiled once (a nightly --all writes
+    # hundreds of reports).
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("provisioner", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
@@ -236,6 +240,12 @@ def write(
     atomic_write(files.html, html(doc))
     atomic_write(files.junit, junit(doc))
     return files
+
+
+def prune(comune_dir: Path, keep: int, max_age_days: float) -> list[Path]:
+    """Delete a comune's report directories beyond the newest ``keep`` or older than
+    ``max_age_days`` (the newest always stays)."""
+    return prune_run_dirs(comune_dir, keep, max_age_days)
 
 
 def write_index(results: Sequence[ComuneResult], report_dir: Path) -> Path:

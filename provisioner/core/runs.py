@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
 from provisioner.core import admin_password, pending, presence
 from provisioner.core import inventory as inventory_core
+from provisioner.core import invocation as invocation_core
 from provisioner.core.secrets import require_vault_password
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.models.comply import drift_items
-from provisioner.models.history import RunDetail, RunRecord
+from provisioner.models.history import Invocation, RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
 from provisioner.models.run import (
     COMPLY,
@@ -73,6 +75,40 @@ def executor(settings: Settings) -> Executor:
     return EXECUTORS[settings.executor](settings)
 
 
+def preflight(
+    settings: Settings, inventory: Inventory, playbook: str, limit: str | None
+) -> str | None:
+    """What is checked before anything is written: the playbook, the limit, the vault password
+    (returned; None when the inventory needs none).
+
+    Raises:
+        InputError: a missing playbook, an unknown host or group, no vault password.
+    """
+    if not (settings.playbooks_dir / playbook).is_file():
+        raise InputError(f"{settings.playbooks_dir / playbook}: playbook not found")
+    inventory_core.check_limit(inventory, limit)
+    return require_vault_password(settings, inventory)
+
+
+@dataclass(frozen=True)
+class ComuneLock:
+    """Proof that the caller holds a comune's lock (see :func:`comune_lock`)."""
+
+    comune: str
+
+
+@contextlib.contextmanager
+def comune_lock(settings: Settings, comune: str) -> Iterator[ComuneLock]:
+    """Hold a comune's lock across a whole use case: loading and planning, the run, and the
+    inventory edits that follow it; pass what it yields to :func:`run_playbook` as ``held``.
+
+    Raises:
+        BusyError: another run holds the comune's lock.
+    """
+    with history(settings).lock(comune):
+        yield ComuneLock(comune)
+
+
 def run_playbook(
     settings: Settings,
     request: PlaybookRequest,
@@ -83,26 +119,31 @@ def run_playbook(
     runner: Executor | None = None,
     prepare: Callable[[], list[str]] | None = None,
     console_user: str | None = None,
+    held: ComuneLock | None = None,
+    invocation: Invocation | None = None,
 ) -> RunReport:
     """Run one playbook for one comune with history, lock and rotation.
 
     ``prepare`` runs under the comune's lock just before Ansible (e.g. VPN address allocation)
-    and returns notes for the report. ``console_user``: the web console's user who started the
-    run (None: not from the console), recorded with the run.
+    and returns notes for the report. ``held``: the caller already holds the comune's lock
+    (:func:`comune_lock`). ``invocation``: who started the run (default: this process, with
+    ``console_user``, the web console's user who started it, None when not from the console).
 
     Everything that can be checked is checked before anything is written to the state dir.
+    A full disk when the outcome is recorded keeps what it can (at least the run's status) and
+    says so in the report's notes.
 
     Raises:
         InputError: bad limit or missing vault password.
         BusyError: another run holds the comune's lock.
     """
-    if not (settings.playbooks_dir / request.playbook).is_file():
-        raise InputError(f"{settings.playbooks_dir / request.playbook}: playbook not found")
-    inventory_core.check_limit(inventory, request.limit)
-    password = require_vault_password(settings, inventory)
+    password = preflight(settings, inventory, request.playbook, request.limit)
+    if held is not None and held.comune != request.comune:
+        raise ValueError(f"run_playbook: holding {held.comune!r}'s lock, not {request.comune!r}")
     store = history(settings)
     chosen = runner or executor(settings)
-    with store.lock(request.comune):
+    locked = contextlib.nullcontext() if held is not None else store.lock(request.comune)
+    with locked:
         notes = prepare() if prepare is not None else []
         # Once per host, not per run: the admin password's slow hash (kept in the vault).
         notes += admin_password.ensure(inventory, request.inventory, password)
@@ -119,6 +160,7 @@ def run_playbook(
             check_mode=request.check,
             tags=request.tags,
             started=started,
+            invocation=invocation or invocation_core.current(console_user=console_user),
         )
         try:
             if _nothing_left(request, inventory, offline):
@@ -160,18 +202,25 @@ def run_playbook(
             offline=offline,
             plays_not_run=not_run,
         )
-        # The run, its hosts, tasks, (comply) drift items and offline hosts in one transaction.
-        store.finish(
-            run_id,
-            outcome,
-            drift_items(report) if request.use_case == COMPLY else [],
-            offline,
-        )
+        # The run, its hosts, tasks, (comply) drift items and offline hosts in one transaction;
+        # on a full disk at least its status, and the report says what is missing.
+        missing = [
+            store.finish(
+                run_id,
+                outcome,
+                drift_items(report) if request.use_case == COMPLY else [],
+                offline,
+            )
+        ]
         pending.record(store, request, report, settings.content_dir)
-        summary = report.summary()
-        if console_user is not None:
-            summary["console_user"] = console_user
-        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+        try:
+            atomic_write(
+                run_dir / "summary.json", json.dumps(report.summary(), indent=2, default=str)
+            )
+        except OSError as exc:
+            missing.append(f"{run_dir / 'summary.json'}: not written ({exc.strerror})")
+        report = dataclasses.replace(report, notes=report.notes + tuple(m for m in missing if m))
+        store.prune(request.comune, settings.keep_history_runs, settings.keep_history_days)
         store.rotate(request.comune, settings.keep_runs)
     return report
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 import shlex
 import sys
@@ -9,10 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from provisioner.adapters import systemd
+from provisioner.adapters import hoststate, systemd
 from provisioner.adapters.files import atomic_write
 from provisioner.config import Settings
-from provisioner.errors import InputError
+from provisioner.errors import InputError, UnsafePathsError
 
 PREFIX = "provisioner-comply-"
 _AT = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -36,6 +38,8 @@ class Schedule:
     scope: Scope
     command: str
     files: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+    """What the operator should know (lingering of a user timer)."""
 
 
 def resolve(scope: str) -> Scope:
@@ -61,6 +65,39 @@ def unit_dir(scope: Scope, settings: Settings, override: Path | None) -> Path:
     if scope == Scope.CRON:
         return Path("/etc/cron.d")
     return settings.config_dir.parent / "systemd" / "user"
+
+
+def runs_as_root(scope: Scope) -> bool:
+    """System units and cron lines run as root; user units too when root installs them."""
+    return scope in {Scope.SYSTEM, Scope.CRON} or os.geteuid() == 0
+
+
+def check_ownership(settings: Settings) -> None:
+    """Refuse a root schedule whose code or inventories another user could change.
+
+    A root timer runs ``<venv>/bin/provisioner`` with the checkout's playbooks and roles on the
+    comuni's inventories: anyone who can write one of them (or a directory above them) can
+    make it run their commands as root. Refused rather than warned: a warning scrolls by, the
+    timer runs every night, and the fix is one command (or a user-scope schedule).
+
+    Raises:
+        UnsafePathsError: the paths, why each is unsafe, and the fix (exit 8).
+    """
+    roots = [Path(sys.prefix), Path(sys.executable).resolve().parent, settings.content_dir]
+    roots.append(settings.inventory_dir)
+    unsafe = hoststate.writable_by_others(roots)
+    if unsafe:
+        targets = " ".join(
+            shlex.quote(str(p))
+            for p in (Path(sys.prefix), settings.content_dir, settings.inventory_dir)
+        )
+        raise UnsafePathsError(
+            f"schedule add: it would run as root code or inventories that other users can "
+            f"change ({len(unsafe)} path(s)); any of them could become root:",
+            unsafe,
+            f"fix: chown -R root:root {targets} && chmod -R go-w {targets} (and the directories "
+            "above them), or schedule it as the user who owns them (--scope user, not as root)",
+        )
 
 
 def command(
@@ -145,12 +182,19 @@ def add(
 ) -> Schedule:
     """Install a schedule; with systemd, enable and start its timer.
 
+    A schedule that runs as root is refused when another user could change what it runs
+    (:func:`check_ownership`). A user timer gets lingering (``loginctl enable-linger``), else it
+    would run only while its user is logged in; when that fails, the notes say so.
+
     Raises:
         InputError: bad name or time.
+        UnsafePathsError: a root schedule on paths other users can write.
         ControllerError: systemctl refused.
     """
     name = "-".join(comuni) if comuni else "all"
     _check(name, at)  # before anything is written
+    if runs_as_root(scope):
+        check_ownership(settings)
     argv = command(settings, comuni, remediate, report_dir)
     target = unit_dir(scope, settings, directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -164,11 +208,25 @@ def add(
     timer_path = target / f"{PREFIX}{name}.timer"
     atomic_write(service_path, service, mode=0o644)
     atomic_write(timer_path, timer, mode=0o644)
+    notes: tuple[str, ...] = ()
     if activate:
         user = scope == Scope.USER
         systemd.systemctl(user, "daemon-reload")
         systemd.systemctl(user, "enable", "--now", timer_path.name)
-    return Schedule(name, at, scope, shlex.join(argv), (service_path, timer_path))
+        if user:
+            notes = (_linger(getpass.getuser()),)
+    return Schedule(name, at, scope, shlex.join(argv), (service_path, timer_path), notes)
+
+
+def _linger(user: str) -> str:
+    """Lingering for the timer's user: its timer runs at night without a login session."""
+    why = systemd.linger(user)
+    if not why:
+        return f"lingering is on for {user}: the timer runs without a login session"
+    return (
+        f"warning: lingering could not be turned on for {user} ({why}): the timer runs only "
+        f"while {user} is logged in; as root: loginctl enable-linger {user}"
+    )
 
 
 def list_schedules(

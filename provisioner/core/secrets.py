@@ -1,14 +1,18 @@
-"""Where the vault password comes from: a file or the environment, never a flag value."""
+"""Where secrets come from: a file or the environment, never a flag value (a command line is
+visible to every user in ``ps``)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from provisioner.config import Settings
 from provisioner.errors import InputError
 from provisioner.models.inventory import Inventory
 
 ENV_VAULT_PASSWORD = "PROVISIONER_VAULT_PASSWORD"
+ENV_WEBHOOK_SECRET = "PROVISIONER_NOTIFY_WEBHOOK_SECRET"
+ENV_SMTP_PASSWORD = "PROVISIONER_NOTIFY_SMTP_PASSWORD"
 
 
 def vault_password(settings: Settings) -> str | None:
@@ -51,3 +55,36 @@ def require_vault_password(settings: Settings, inventory: Inventory) -> str | No
             f"(set {ENV_VAULT_PASSWORD}, PROVISIONER_VAULT_PASSWORD_FILE or --vault-password-file)"
         )
     return password
+
+
+def _file_or_env(path: Path | None, env: str, what: str) -> str | None:
+    """A secret from its file (if the setting names one), else from the environment."""
+    if path is None:
+        return os.environ.get(env) or None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from exc
+    if not text:
+        raise InputError(f"{path}: the {what} file is empty")
+    return text
+
+
+def webhook_secret(settings: Settings) -> str | None:
+    """The webhook's HMAC secret: ``notify_webhook_secret_file``, else
+    ``PROVISIONER_NOTIFY_WEBHOOK_SECRET``; None: requests are not signed.
+
+    Raises:
+        InputError: the named file cannot be read or is empty.
+    """
+    return _file_or_env(settings.notify_webhook_secret_file, ENV_WEBHOOK_SECRET, "webhook secret")
+
+
+def smtp_password(settings: Settings) -> str | None:
+    """The SMTP login's password: ``notify_smtp_password_file``, else
+    ``PROVISIONER_NOTIFY_SMTP_PASSWORD``.
+
+    Raises:
+        InputError: the named file cannot be read or is empty.
+    """
+    return _file_or_env(settings.notify_smtp_password_file, ENV_SMTP_PASSWORD, "SMTP password")

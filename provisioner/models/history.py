@@ -8,6 +8,25 @@ from provisioner.models.run import HostResult, TaskOutcome
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """Who started a run, from where, with which command line (secrets masked)."""
+
+    user: str
+    """The OS user (``root (sudo from mrossi)`` under sudo)."""
+    host: str
+    """The controller's host name."""
+    origin: str
+    """``ssh from 192.0.2.7``, ``tty /dev/pts/3``, ``systemd`` (a schedule), ``no terminal``."""
+    command: str
+    console_user: str | None = None
+    """The web console's user, when a run comes from the console (none yet)."""
+
+    def __str__(self) -> str:
+        who = f"{self.console_user} (console) as {self.user}" if self.console_user else self.user
+        return f"{who} on {self.host}, {self.origin}"
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One row of run history."""
 
@@ -25,6 +44,8 @@ class RunRecord:
     error: str
     drift: int | None = None
     """Drift items of a finished comply run (None for other runs and unfinished ones)."""
+    invocation: Invocation | None = None
+    """Who started it (None for runs recorded before provisioner kept it)."""
 
     @property
     def duration(self) -> float | None:

@@ -211,6 +211,11 @@ class ComuneSettings(BaseModel):
     comune_rd_gateway_private_key: str = Field(
         default="", description="its private key (PEM), relative to the inventory directory"
     )
+    comune_rd_gateway_ca_certificate: PemCertificate = Field(
+        default="",
+        description="the CA that signed the comune's certificate (PEM): the endpoints trust it and "
+        "the RDP readiness verifies the gateway with it",
+    )
     comune_rdp_desktops: list[RdpDesktop] = Field(default_factory=list)
     comune_rdp_users: list[RdpUser] = Field(default_factory=list)
 
@@ -321,6 +326,14 @@ def rdp_problems(
     if bool(cert) != bool(key):
         field = "comune_rd_gateway_private_key" if cert else "comune_rd_gateway_certificate"
         problems.append((field, "the certificate and its private key go together"))
+    if settings.comune_rd_gateway_ca_certificate and not cert:
+        problems.append(
+            (
+                "comune_rd_gateway_ca_certificate",
+                "a CA without comune_rd_gateway_certificate: the gateway's self-signed "
+                "certificate would not verify against it",
+            )
+        )
     for field, value in (
         ("comune_rd_gateway_certificate", cert),
         ("comune_rd_gateway_private_key", key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +36,16 @@ class RunStatus(StrEnum):
     CANCELED = "canceled"
     ERROR = "error"
     INTERRUPTED = "interrupted"
+
+
+class Cancel(threading.Event):
+    """Ctrl-C for a run. Set (first press): Ansible starts no new task, the running task and the
+    handlers it notified finish, the run is recorded ``canceled``. ``abort`` (second press):
+    Ansible is killed at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.abort = threading.Event()
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,10 @@ class LabEnv:
     def run(
         self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real CLI (in ``env`` instead of the lab's, when given); output as text."""
+        """Run the real CLI; output captured as text (``env``: more environment variables)."""
         return subprocess.run(
             [str(CLI), *args],
-            env=env or self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -70,11 +70,11 @@ class LabEnv:
             cwd=ROOT,
         )
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start the real CLI in the background, stdout line-buffered."""
         return subprocess.Popen(
             [str(CLI), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -126,7 +126,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     shutil.copytree(
         ROOT / "inventory" / "lab" / "group_vars",
         base / "inventory" / "lab" / "group_vars",
-        ignore=shutil.ignore_patterns("lab_connection.yml", "vault.yml", "lab_meeting.yml"),
+        ignore=shutil.ignore_patterns(
+            "lab_connection.yml", "vault.yml", "lab_meeting.yml", "lab_rdp.yml"
+        ),
     )
     env = {
         **os.environ,

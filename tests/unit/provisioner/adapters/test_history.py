@@ -239,3 +239,25 @@ def test_stale_running_row_is_marked_interrupted_when_lock_is_taken(tmp_path: Pa
         statuses = {r.id: r.status for r in history.list_runs()}
 
     assert statuses == {"crashed": "interrupted", "elsewhere": "running", "done": "successful"}
+
+
+def test_an_older_history_gains_the_invocation_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    db = tmp_path / "history.sqlite3"
+    with sqlite3.connect(db) as conn:  # the runs table as it was before who-ran-it
+        conn.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, use_case TEXT NOT NULL, comune TEXT NOT NULL,"
+            " host_limit TEXT, check_mode INTEGER NOT NULL, tags TEXT NOT NULL DEFAULT '',"
+            " started REAL NOT NULL, finished REAL, status TEXT NOT NULL, rc INTEGER,"
+            " run_dir TEXT NOT NULL, error TEXT NOT NULL DEFAULT '')"
+        )
+        conn.execute(
+            "INSERT INTO runs VALUES ('20260101-000000-abcd', 'enable', 'x', NULL, 0, '', 1.0,"
+            " 2.0, 'successful', 0, '/r', '')"
+        )
+    conn.close()
+
+    [old] = History(StateLayout(tmp_path)).list_runs()
+
+    assert old.id == "20260101-000000-abcd" and old.invocation is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
@@ -12,14 +13,18 @@ from typing import Any
 import pytest
 
 from provisioner.adapters.runner import (
+    CANCEL_MARKER,
+    RUNNER_SETTINGS,
     VAULT_PROMPT,
     LocalRunner,
-    _scrub_artifacts,
+    child_environment,
+    host_key_checking,
     redact,
     render_diff,
 )
 from provisioner.errors import AnsibleError, ExitCode
 from provisioner.models.run import (
+    Cancel,
     HostResult,
     PlaybookRequest,
     ProgressEvent,
@@ -48,9 +53,28 @@ _NO_LOG_TEXT = (
 
 @pytest.fixture(autouse=True)
 def fixed_path(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A known PATH so the envvars given to runner are exact."""
+    """A known PATH, and no inherited variable to empty, so the envvars given to runner are
+    exact."""
     monkeypatch.setenv("PATH", f"/usr/local/bin:{Path(sys.executable).parent}:/usr/bin")
+    for name in child_environment(os.environ):
+        monkeypatch.delenv(name)
     return f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin"
+
+
+def _env(run_dir: Path, path: str, **extra: str) -> dict[str, str]:
+    """The envvars every run gets (plain Ansible, no fact cache), plus ``extra``."""
+    return {
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "PATH": path,
+        "ANSIBLE_CALLBACK_PLUGINS": "/opt/provisioner/plugins/callback",
+        "ANSIBLE_STRATEGY_PLUGINS": "/opt/provisioner/plugins/strategy",
+        "ANSIBLE_STRATEGY": "provisioner_linear",
+        "PROVISIONER_STRATEGY_BASE": "ansible.builtin.linear",
+        "PROVISIONER_CANCEL_FILE": str(run_dir / "cancel"),
+        **extra,
+    }
 
 
 def _request(**overrides: Any) -> PlaybookRequest:
@@ -79,10 +103,11 @@ def test_build_kwargs_minimal_is_exact(tmp_path: Path, fixed_path: str) -> None:
         "playbook": "enable_remote_work.yml",
         "inventory": str(INVENTORY),
         "ident": "ansible",
-        "envvars": {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(ANSIBLE_CFG), "PATH": fixed_path},
+        "envvars": _env(tmp_path / "run", fixed_path),
         "suppress_env_files": True,
         "quiet": True,
         "rotate_artifacts": 0,
+        "fact_cache_type": "provisioner",
     }
 
 
@@ -105,15 +130,11 @@ def test_build_kwargs_check_and_options_are_exact(tmp_path: Path, fixed_path: st
         "playbook": "enable_remote_work.yml",
         "inventory": str(INVENTORY),
         "ident": "ansible",
-        "envvars": {
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
-            "PATH": fixed_path,
-            "ANSIBLE_STDOUT_CALLBACK": "default",
-        },
+        "envvars": _env(tmp_path, fixed_path, ANSIBLE_STDOUT_CALLBACK="default"),
         "suppress_env_files": True,
         "quiet": True,
         "rotate_artifacts": 0,
+        "fact_cache_type": "provisioner",
         "limit": "vpn_gateways,pc-anagrafe-01",
         "tags": "vpn,rdp",
         "skip_tags": "meeting",
@@ -177,26 +198,48 @@ def test_run_passes_exactly_the_built_kwargs(
     assert run_dir.is_dir()
 
 
-def test_run_cancel_callback_follows_the_event(
+def test_first_ctrl_c_asks_the_strategy_to_stop_the_second_kills(
     tmp_path: Path, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    cancel = threading.Event()
+    cancel = Cancel()
 
     _runner().run(_request(), tmp_path, vault_password=None, cancel=cancel)
 
     callback = fake_ansible.kwargs["cancel_callback"]
     assert callback() is False
+    assert not (tmp_path / "cancel").exists()
     cancel.set()
-    assert callback() is True
+    # runner keeps Ansible running; the strategy sees the file before its next task
+    assert callback() is False
+    assert (tmp_path / "cancel").read_bytes() == b""
+    assert fake_ansible.kwargs["envvars"]["PROVISIONER_CANCEL_FILE"] == str(tmp_path / "cancel")
+    cancel.abort.set()
+    assert callback() is True  # runner's SIGKILL to the process group
 
 
-def test_event_handler_keeps_every_event(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
+def test_a_plain_event_only_ever_asks_for_a_graceful_stop(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    cancel = threading.Event()
+    _runner().run(_request(), tmp_path, vault_password=None, cancel=cancel)
+    cancel.set()
+
+    assert fake_ansible.kwargs["cancel_callback"]() is False
+    assert (tmp_path / "cancel").exists()
+
+
+def test_runner_writes_no_event_and_no_output_file(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
     seen: list[bool] = []
     fake_ansible.on_call = lambda kw: seen.append(kw["event_handler"](task_start("x")))
 
     _runner().run(_request(), tmp_path, vault_password=None)
 
-    assert seen == [True]
+    assert seen == [False]  # runner writes job_events/<n>-<uuid>.json only for True
+    settings = json.loads((tmp_path / "env" / "settings").read_text(encoding="utf-8"))
+    assert settings == RUNNER_SETTINGS and settings["suppress_output_file"] is True
+    assert (tmp_path / "env" / "settings").stat().st_mode & 0o777 == 0o600
 
 
 def _realistic_events() -> list[dict[str, Any]]:
@@ -378,20 +421,55 @@ def test_run_without_stats_collects_error_events(
     )
 
 
-def test_run_without_stats_falls_back_to_stdout_tail(
+def test_run_without_stats_falls_back_to_the_last_output_lines_redacted(
     tmp_path: Path, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    def write_stdout(kwargs: dict[str, Any]) -> None:
-        stdout = Path(kwargs["private_data_dir"]) / "artifacts" / "ansible" / "stdout"
-        stdout.parent.mkdir(parents=True)
-        stdout.write_text("\n".join(f"line {i}" for i in range(1, 9)) + "\n", encoding="utf-8")
-
-    fake_ansible.on_call = write_stdout
+    fake_ansible.events = [event("verbose", stdout=f"line {i}") for i in range(1, 8)]
+    fake_ansible.events.append(event("verbose", stdout=f"line 8 password={SECRET}\n\n"))
     fake_ansible.status = "failed"
 
     outcome = _runner().run(_request(), tmp_path, vault_password=None)
 
-    assert outcome.error == "line 4\nline 5\nline 6\nline 7\nline 8"
+    assert outcome.error == "line 4\nline 5\nline 6\nline 7\nline 8 password=<redacted>"
+
+
+def test_the_strategy_stop_is_a_canceled_run_with_what_happened(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    fake_ansible.events = [
+        task_start("Install packages", role="baseline"),
+        event("runner_on_start", host="gw-vpn-01", task="Install packages", role="baseline"),
+        event("runner_on_start", host="gw-rd-01", task="Install packages", role="baseline"),
+        on_ok("gw-vpn-01", "Install packages", "baseline", changed=True),
+        on_ok("gw-rd-01", "Install packages", "baseline"),
+        event("verbose", stdout=f"{CANCEL_MARKER}: no new task starts"),
+        stats(**{"gw-vpn-01": {"ok": 3, "changed": 1}, "gw-rd-01": {"ok": 3}}),
+    ]
+    fake_ansible.status = "failed"  # ansible-playbook's rc 2 after the playbook broke off
+    fake_ansible.rc = 2
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None, cancel=Cancel())
+
+    assert outcome.status == RunStatus.CANCELED
+    assert outcome.error == (
+        "canceled with Ctrl-C between tasks: the running task 'Install packages' finished on "
+        "2 host(s); no task started after it"
+    )
+
+
+def test_a_second_ctrl_c_says_ansible_was_killed(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    cancel = Cancel()
+    cancel.set()
+    cancel.abort.set()
+    fake_ansible.status = "canceled"
+    fake_ansible.rc = 254
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None, cancel=cancel)
+
+    assert outcome.status == RunStatus.CANCELED
+    assert outcome.error == "aborted with a second Ctrl-C: Ansible was killed"
 
 
 def test_cancelled_run_has_no_error(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
@@ -417,92 +495,47 @@ def test_runner_that_cannot_start_is_an_ansible_error(
     assert info.value.exit_code == ExitCode.ANSIBLE_ERROR
 
 
-def test_run_scrubs_the_secret_from_the_command_record(
-    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+def test_inherited_secrets_never_reach_ansibles_environment(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_ansible.command_env = {
-        "PATH": "/usr/bin",
-        "PROVISIONER_VAULT_PASSWORD": SECRET,
-        "SOME_TOOL_OPTS": f"--user admin --secret={SECRET}",
-    }
+    monkeypatch.setenv("PROVISIONER_VAULT_PASSWORD", SECRET)
+    monkeypatch.setenv("PROVISIONER_NOTIFY_WEBHOOK_URL", "https://hooks.example.it/T0/B0/x")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_0123456789")
+    monkeypatch.setenv("SOME_TOOL_OPTS", f"--user admin --secret={SECRET}")
+    monkeypatch.setenv("MIRROR", "https://mirror:s3cr3t-9@apt.example.it/debian")
+    monkeypatch.setenv("LANG", "it_IT.UTF-8")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/user/0/ssh-agent.sock")
 
     _runner().run(_request(), tmp_path, vault_password=SECRET)
 
-    command = tmp_path / "artifacts" / "ansible" / "command"
-    assert SECRET not in command.read_text(encoding="utf-8")
-    assert json.loads(command.read_text(encoding="utf-8"))["env"]["PATH"] == "/usr/bin"
+    env = fake_ansible.kwargs["envvars"]
+    for name in (
+        "PROVISIONER_VAULT_PASSWORD",
+        "PROVISIONER_NOTIFY_WEBHOOK_URL",
+        "GITHUB_TOKEN",
+        "SOME_TOOL_OPTS",
+        "MIRROR",
+    ):
+        assert env[name] == "", name  # runner's os.environ copy is overridden with nothing
+    assert "LANG" not in env and "SSH_AUTH_SOCK" not in env  # inherited as they are
+    sent = {k: v for k, v in fake_ansible.kwargs.items() if k != "passwords" and not callable(v)}
+    assert SECRET not in json.dumps(sent)
 
 
-def test_run_scrubs_even_when_runner_fails(tmp_path: Path, fake_ansible: FakeAnsibleRunner) -> None:
-    def write_then_fail(kwargs: dict[str, Any]) -> None:
-        artifacts = Path(kwargs["private_data_dir"]) / "artifacts" / "ansible"
-        artifacts.mkdir(parents=True)
-        (artifacts / "command").write_text(json.dumps({"env": {"X": SECRET}}), encoding="utf-8")
+def test_host_key_checking_comes_from_the_projects_ansible_cfg(tmp_path: Path) -> None:
+    off = tmp_path / "off.cfg"
+    off.write_text("[defaults]\nhost_key_checking = False  # a comment\n", encoding="utf-8")
+    empty = tmp_path / "empty.cfg"
+    empty.write_text("[defaults]\nforks = 5\n", encoding="utf-8")
+    project = Path(__file__).resolve().parents[4] / "ansible.cfg"
 
-    fake_ansible.on_call = write_then_fail
-    fake_ansible.raises = RuntimeError("boom")
-
-    with pytest.raises(AnsibleError):
-        _runner().run(_request(), tmp_path, vault_password=SECRET)
-
-    assert SECRET not in (tmp_path / "artifacts" / "ansible" / "command").read_text(
-        encoding="utf-8"
-    )
-
-
-# --- _scrub_artifacts --------------------------------------------------------------------------
-
-
-def test_scrub_artifacts_removes_secret_values(tmp_path: Path) -> None:
-    command = tmp_path / "command"
-    command.write_text(
-        json.dumps(
-            {
-                "command": ["ansible-playbook", "--ask-vault-pass", "enable_remote_work.yml"],
-                "cwd": "/opt/provisioner/playbooks",
-                "env": {
-                    "HOME": "/root",
-                    "LANG": "it_IT.UTF-8",
-                    "PROVISIONER_VAULT_PASSWORD": SECRET,
-                    "SSHPASS_HINT": "not the secret",
-                    "GIT_ASKPASS_ARGS": f"prefix {SECRET} suffix",
-                    "API_TOKEN": "tok-123",
-                },
-            }
-        ),
-        encoding="utf-8",
-    )
-
-    _scrub_artifacts(tmp_path, [SECRET])
-
-    text = command.read_text(encoding="utf-8")
-    assert SECRET not in text
-    record = json.loads(text)
-    assert record["env"] == {
-        "HOME": "/root",
-        "LANG": "it_IT.UTF-8",
-        "PROVISIONER_VAULT_PASSWORD": "<redacted>",
-        "SSHPASS_HINT": "<redacted>",
-        "GIT_ASKPASS_ARGS": "<redacted>",
-        "API_TOKEN": "<redacted>",
-    }
-    assert record["command"] == ["ansible-playbook", "--ask-vault-pass", "enable_remote_work.yml"]
-
-
-def test_scrub_artifacts_with_empty_secret_keeps_plain_values(tmp_path: Path) -> None:
-    (tmp_path / "command").write_text(json.dumps({"env": {"HOME": "/root"}}), encoding="utf-8")
-
-    _scrub_artifacts(tmp_path, [""])
-
-    assert json.loads((tmp_path / "command").read_text(encoding="utf-8"))["env"] == {
-        "HOME": "/root"
-    }
-
-
-def test_scrub_artifacts_without_command_file(tmp_path: Path) -> None:
-    _scrub_artifacts(tmp_path / "missing", [SECRET])
-
-    assert not (tmp_path / "missing").exists()
+    assert host_key_checking(project) == "True"
+    assert host_key_checking(off) == "False"
+    assert host_key_checking(empty) == "True"  # Ansible's default
+    assert host_key_checking(tmp_path / "missing.cfg") == "True"
+    env = LocalRunner(PLAYBOOKS, off).build_kwargs(_request(), tmp_path, None)["envvars"]
+    # runner only sets False when the variable is absent: it is always there
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
 
 
 # --- render_diff -------------------------------------------------------------------------------
@@ -755,10 +788,80 @@ def test_secret_values_never_leave_the_chokepoint(
         ("api_token=xyz, next", "api_token=<redacted>, next"),
         ("ListenPort = 51820", "ListenPort = 51820"),
         ("PublicKey = AAAA", "PublicKey = AAAA"),
+        # values with spaces, quoted or to the end of the line
+        ('smtp_password: "correct horse battery"', 'smtp_password: "<redacted>"'),
+        ("passphrase = correct horse battery", "passphrase = <redacted>"),
+        ("{'password': 'a b c', 'user': 'ops'}", "{'password': '<redacted>', 'user': 'ops'}"),
+        # api keys
+        ("api_key: 0123abcd", "api_key: <redacted>"),
+        ('"X-Api-Key": "k-123 456"', '"X-Api-Key": "<redacted>"'),
+        # Cisco IOS
+        (
+            " username admin privilege 15 secret 9 $9$abc$def",
+            " username admin privilege 15 secret 9 <redacted>",
+        ),
+        ("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0", "enable secret 5 <redacted>"),
+        (" password 7 0822455D0A16", " password 7 <redacted>"),
+        ("username ops password 0 Sup3r", "username ops password 0 <redacted>"),
+        ("username ops password Sup3r", "username ops password <redacted>"),
+        ("snmp-server community Publ1c RO", "snmp-server community <redacted> RO"),
+        # FortiOS
+        (
+            "    set password ENC SH2nlSm9QL9tapcHPXIqAXvX7vBJuuqu22hpa0JX0sBuKIo",
+            "    set password ENC <redacted>",
+        ),
+        ("    set psksecret ENC b3BlbnNlc2FtZQ==", "    set psksecret ENC <redacted>"),
+        ("    set psksecret cleartext-psk", "    set psksecret <redacted>"),
+        # HTTP
+        ("Authorization: Bearer eyJhbGciOi.J9x", "Authorization: <redacted>"),
+        ("sent Bearer eyJhbGciOiJIUzI1NiJ9.e30 to the API", "sent Bearer <redacted> to the API"),
+        ("Token validation failed", "Token validation failed"),
+        ("https://ops:s3cr3t@hooks.example.it/x", "https://<redacted>@hooks.example.it/x"),
+        ("https://ghp_abc@github.com/o/r.git", "https://<redacted>@github.com/o/r.git"),
+        (
+            "https://chat.example.it/hook?token=abc123&room=7",
+            "https://chat.example.it/hook?token=<redacted>&room=7",
+        ),
+        (
+            "GET /api?api_key=k1&sig=zz HTTP/1.1",
+            "GET /api?api_key=<redacted>&sig=<redacted> HTTP/1.1",
+        ),
+        # crypt hashes
+        ("hash $6$salt$abcdef", "hash <redacted>"),
     ],
 )
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_redact_masks_pem_bodies_whole_and_truncated() -> None:
+    key = (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n"
+        "-----END PRIVATE KEY-----"
+    )
+    added = key.replace("\n", "\n+")
+    diff = f"--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n@@ -0,0 +1,4 @@\n+{added}"
+    truncated = "msg: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE"
+
+    masked = redact(diff)
+
+    assert "MIIEvQ" not in masked and "BKcwgg" not in masked
+    assert "-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----" in masked
+    assert masked.startswith("--- /etc/xrdp/key.pem\n+++ /etc/xrdp/key.pem\n")
+    assert redact(truncated) == "msg: -----BEGIN OPENSSH PRIVATE KEY-----\n<redacted>"
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    text = (
+        "--- /etc/apt/apt.conf.d/52provisioner-unattended-upgrades\n"
+        '+Unattended-Upgrade::Automatic-Reboot "false";\n'
+        "changed: apt-daily.timer (state: started)\n"
+        "PasswordAuthentication no\n"
+        "https://meet.lab.provisioner.test/sala?room=giunta\n"
+        "The running wg0 lacks laptop-02 and has 0 peer(s) not configured: reloading it."
+    )
+
+    assert redact(text) == text
 
 
 # --- fact cache and acceleration --------------------------------------------------------------
@@ -767,16 +870,17 @@ def test_redact(text: str, expected: str) -> None:
 def test_fact_cache_is_one_jsonfile_directory_per_comune(tmp_path: Path, fixed_path: str) -> None:
     runner = LocalRunner(PLAYBOOKS, ANSIBLE_CFG, fact_cache_dir=tmp_path / "facts")
 
-    env = runner.build_kwargs(_request(), tmp_path / "run", None)["envvars"]
+    kwargs = runner.build_kwargs(_request(), tmp_path / "run", None)
 
-    assert env == {
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
-        "PATH": fixed_path,
-        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts" / "castelnuovo"),
-        "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "21600",
-    }
+    assert kwargs["envvars"] == _env(
+        tmp_path / "run",
+        fixed_path,
+        ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile",
+        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts" / "castelnuovo"),
+        ANSIBLE_CACHE_PLUGIN_TIMEOUT="21600",
+    )
+    # runner's own type would point Ansible at artifacts/ansible/fact_cache in the run dir
+    assert kwargs["fact_cache_type"] != "jsonfile"
 
 
 def test_flush_cache_forgets_the_run_hosts_facts(tmp_path: Path) -> None:
@@ -792,6 +896,7 @@ def test_mitogen_strategy_reaches_the_run_and_names_the_mode(tmp_path: Path) -> 
     env = runner.build_kwargs(_request(), tmp_path, None)["envvars"]
 
     assert runner.accel == "mitogen"
-    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
-    assert env["ANSIBLE_STRATEGY_PLUGINS"] == "/x/strategy"
+    assert env["ANSIBLE_STRATEGY"] == "provisioner_linear"
+    assert env["PROVISIONER_STRATEGY_BASE"] == "mitogen_linear"
+    assert env["ANSIBLE_STRATEGY_PLUGINS"] == "/opt/provisioner/plugins/strategy:/x/strategy"
     assert _runner().accel == "plain"

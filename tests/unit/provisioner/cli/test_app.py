@@ -419,8 +419,11 @@ def test_enable_runs_with_mitogen_by_default(
 
     assert result.exit_code == 0, result.output
     env = fake_ansible.kwargs["envvars"]
-    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
-    assert Path(env["ANSIBLE_STRATEGY_PLUGINS"], "mitogen_linear.py").is_file()
+    assert env["ANSIBLE_STRATEGY"] == "provisioner_linear"
+    assert env["PROVISIONER_STRATEGY_BASE"] == "mitogen_linear"
+    plugin_dirs = env["ANSIBLE_STRATEGY_PLUGINS"].split(":")
+    assert Path(plugin_dirs[0], "provisioner_linear.py").is_file()
+    assert Path(plugin_dirs[1], "mitogen_linear.py").is_file()
     assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(state_dir / "facts" / SLUG)
     assert _summary(state_dir)["accel"] == "mitogen"
     assert "warning" not in result.output
@@ -434,7 +437,7 @@ def test_no_accel_runs_plain_ansible(
     result = cli("enable", SLUG, "--no-accel")
 
     assert result.exit_code == 0, result.output
-    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert fake_ansible.kwargs["envvars"]["PROVISIONER_STRATEGY_BASE"] == "ansible.builtin.linear"
     assert _summary(state_dir)["accel"] == "plain"
 
 
@@ -457,5 +460,65 @@ def test_unusable_mitogen_warns_once_and_the_run_succeeds_plain(
     assert result.exit_code == 0, result.output
     assert _plain(result.output).count("warning:") == 1
     assert warning in _plain(result.output)
-    assert "ANSIBLE_STRATEGY" not in fake_ansible.kwargs["envvars"]
+    assert fake_ansible.kwargs["envvars"]["PROVISIONER_STRATEGY_BASE"] == "ansible.builtin.linear"
     assert _summary(state_dir)["accel"] == "plain"
+
+
+# --- errors that never leave a mess ------------------------------------------------------------
+
+
+def test_an_unexpected_error_is_one_line_and_a_log_not_a_traceback(
+    cli: Cli, comune: ComuneFiles, monkeypatch: pytest.MonkeyPatch, state_dir: Path
+) -> None:
+    from provisioner.core import enable as enable_core  # noqa: PLC0415
+
+    def bug(*_args: object, **_kwargs: object) -> None:
+        raise ZeroDivisionError("password=hunter2 went wrong")
+
+    monkeypatch.setattr(enable_core, "enable", bug)
+
+    result = cli("enable", SLUG)
+
+    assert result.exit_code == 1
+    err = _plain(result.stderr)
+    assert "Traceback" not in result.output + err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: unexpected error (ZeroDivisionError: password=<redacted>")
+    log = Path(line.rsplit("details in ", 1)[1])
+    assert log.parent == state_dir / "logs"
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text and "ZeroDivisionError" in text and "hunter2" not in text
+    assert "\ncontext: " in text
+
+
+def test_a_damaged_history_names_the_file_and_how_to_recover(
+    cli: Cli, comune: ComuneFiles, state_dir: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    state_dir.mkdir()
+    (state_dir / "history.sqlite3").write_bytes(b"\x00garbage" * 512)
+
+    for args in (("runs", "list"), ("enable", SLUG)):
+        result = cli(*args)
+        assert result.exit_code == 1, result.output
+        err = _plain(result.stderr)
+        assert f"{state_dir / 'history.sqlite3'}: the run history is damaged" in err
+        assert f"mv {state_dir / 'history.sqlite3'} " in err and "Traceback" not in err
+    assert fake_ansible.calls == []
+
+
+def test_runs_show_says_who_started_the_run(
+    cli: Cli,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    state_dir: Path,
+) -> None:
+    monkeypatch.setenv("SSH_CLIENT", "198.51.100.4 40000 22")
+    fake_ansible.events = _all_ok_events()
+    cli("enable", SLUG)
+    [record] = History(StateLayout(state_dir)).list_runs()
+
+    out = _plain(cli("runs", "show", record.id).stdout)
+
+    assert re.search(r"started by \S+ on \S+, ssh from 198\.51\.100\.4", out), out
+    assert "command: " in out

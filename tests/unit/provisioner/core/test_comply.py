@@ -413,3 +413,71 @@ def test_mail_server_down_is_a_warning_not_a_failure(
     assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
         f"mail via 127.0.0.1:{port}"
     ]
+
+
+def test_a_webhook_retrying_with_back_off_never_holds_up_the_next_comune(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time  # noqa: PLC0415
+
+    from provisioner.adapters import notify as transport  # noqa: PLC0415
+
+    make_comune("alpha")
+    make_comune("beta", settings={"comune_vpn_pool": "10.78.0.0/24"})
+    fake_ansible.events = drift_events()
+    started: list[float] = []
+    fake_ansible.on_call = lambda _kwargs: started.append(time.monotonic())
+    delivered: list[tuple[str, float, float]] = []
+
+    def slow_post(url: str, payload: dict[str, Any], **_kw: Any) -> bool:
+        begun = time.monotonic()
+        time.sleep(1.5)  # a server answering 500 through three back-off retries
+        delivered.append((payload["comune"], begun, time.monotonic()))
+        return False
+
+    monkeypatch.setattr(transport, "post_json", slow_post)
+    hooked = settings.model_copy(update={"notify_webhook_url": "https://hooks.example.it/x"})
+
+    run = comply.comply(hooked, ["alpha", "beta"], parallel=1)
+
+    assert [r.exit_code for r in run.results] == [ExitCode.DRIFT, ExitCode.DRIFT]
+    alpha_notice = next(d for d in delivered if d[0] == "alpha")
+    # beta's run started while alpha's notification was still retrying
+    assert started[1] < alpha_notice[2]
+    # and comply returned only once every notification was done
+    assert len(delivered) == 2
+
+
+def test_one_comunes_unexpected_exception_never_stops_the_others(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_comune("alpha")
+    make_comune("beta", settings={"comune_vpn_pool": "10.78.0.0/24"})
+    fake_ansible.events = drift_events()
+    real_enable = comply.enable_core.enable
+
+    def buggy_on_alpha(settings: Settings, comune: str, **kwargs: Any) -> Any:
+        if comune == "alpha":
+            raise KeyError(f"password={SECRET}")  # a bug, with a secret in its text
+        return real_enable(settings, comune, **kwargs)
+
+    monkeypatch.setattr(comply.enable_core, "enable", buggy_on_alpha)
+
+    run = comply.comply(settings, ["alpha", "beta"], parallel=1)
+
+    alpha, beta = run.results
+    assert alpha.exit_code == ExitCode.ERROR
+    assert alpha.error.startswith("unexpected error (KeyError: ")
+    assert SECRET not in alpha.error
+    log = Path(alpha.error.rsplit("details in ", 1)[1])
+    assert log.parent == settings.state.logs and log.stat().st_mode & 0o777 == 0o600
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text and "comply alpha" in text and SECRET not in text
+    assert beta.exit_code == ExitCode.DRIFT
+    assert run.exit_code == ExitCode.ERROR

@@ -103,3 +103,42 @@ def test_no_rdp_files_in_check_mode_or_after_a_failed_run(
     report = enable(settings, SLUG, check=check)
 
     assert not (report.run_dir / "rdp").exists()
+
+
+def test_the_inventory_the_run_uses_is_read_and_planned_under_the_lock(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from provisioner.adapters.inventory_files import YamlDirectorySource  # noqa: PLC0415
+    from provisioner.core.runs import history  # noqa: PLC0415
+    from provisioner.errors import BusyError  # noqa: PLC0415
+
+    def held_elsewhere() -> bool:
+        def attempt() -> bool:
+            try:
+                with history(settings).lock(SLUG):
+                    return False
+            except BusyError:
+                return True
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(attempt).result()
+
+    real_load = YamlDirectorySource.load
+    loads: list[bool] = []
+
+    def load(self: YamlDirectorySource, comune_name: str) -> object:
+        loads.append(held_elsewhere())
+        return real_load(self, comune_name)
+
+    monkeypatch.setattr(YamlDirectorySource, "load", load)
+
+    enable(settings, SLUG)
+
+    # a first read refuses bad input with nothing written; the run uses the one under the lock
+    assert loads == [False, True]
+    assert len(fake_ansible.calls) == 1

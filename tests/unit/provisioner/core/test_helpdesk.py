@@ -214,3 +214,71 @@ def test_concentrator_gear_holds_peers_too(
     kwargs = fake_ansible.kwargs
     assert kwargs["limit"] == "laptop-sindaco,gw-vpn-01,rb-01"
     assert kwargs["extravars"]["provisioner_peer_only"] == ["gw-vpn-01", "rb-01"]
+
+
+def _held_elsewhere(settings: Settings) -> bool:
+    """True when another thread (another run) cannot take the comune's lock right now."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from provisioner.errors import BusyError  # noqa: PLC0415
+
+    def attempt() -> bool:
+        try:
+            with history(settings).lock(SLUG):
+                return False
+        except BusyError:
+            return True
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(attempt).result()
+
+
+def test_decommission_edits_the_inventory_before_releasing_the_lock(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioner.adapters import inventory_writer  # noqa: PLC0415
+
+    comune.dir.joinpath("host_vars").mkdir()
+    (comune.dir / "host_vars" / "laptop-sindaco.yml").write_text("vpn_client_address: 10.77.0.5\n")
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5, "changed": 1}})]
+    real_remove = inventory_writer.remove_host
+    locked_during_edit: list[bool] = []
+
+    def remove_host(directory: Path, host: str) -> object:
+        locked_during_edit.append(_held_elsewhere(settings))
+        return real_remove(directory, host)
+
+    monkeypatch.setattr(inventory_writer, "remove_host", remove_host)
+
+    result = decommission(settings, "laptop-sindaco")
+
+    assert result.exit_code == ExitCode.OK
+    assert locked_during_edit == [True]  # no other run between the peer's removal and the host's
+    assert not _held_elsewhere(settings)
+
+
+def test_reprovision_reads_and_plans_under_the_lock(
+    settings: Settings,
+    comune: ComuneFiles,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioner.adapters.inventory_files import YamlDirectorySource  # noqa: PLC0415
+
+    fake_ansible.events = [stats(**{"laptop-sindaco": {"ok": 3}, "gw-vpn-01": {"ok": 2}})]
+    real_load = YamlDirectorySource.load
+    loads: list[bool] = []
+
+    def load(self: YamlDirectorySource, comune_name: str) -> object:
+        loads.append(_held_elsewhere(settings))
+        return real_load(self, comune_name)
+
+    monkeypatch.setattr(YamlDirectorySource, "load", load)
+
+    reprovision(settings, "laptop-sindaco")
+
+    # a first read refuses bad input before anything is written; the run uses the second one
+    assert loads == [False, True]

@@ -32,3 +32,48 @@ def test_size_is_validated_and_remembered(settings: Settings) -> None:
     lab.dir.mkdir(parents=True)
     lab.size_file.write_text("3\n")
     assert [h.name for h in Lab(settings).hosts][-1] == "laptop-03"
+
+
+def test_the_rd_gateway_gets_a_certificate_of_the_lab_ca_and_the_laptops_its_ca(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml  # noqa: PLC0415
+    from cryptography import x509  # noqa: PLC0415
+
+    from provisioner.adapters import pki, vault  # noqa: PLC0415
+    from provisioner.models.inventory import ComuneSettings  # noqa: PLC0415
+
+    monkeypatch.setenv("PROVISIONER_VAULT_PASSWORD", "lab-vault-pw")
+    lab = Lab(settings)
+    ca = pki.make_ca("Provisioner lab CA")
+    lab.meeting_dir.mkdir(parents=True)
+    issued = lab._rd_gateway_pki(ca)
+    assert lab._rd_gateway_pki(ca) == issued  # made once, kept across `lab up`
+    assert lab._rd_gateway_pki(pki.make_ca("A new lab CA")) != issued  # a new CA: issued anew
+    all_dir = lab.inventory_dir / "group_vars" / "all"
+
+    lab._write_rd_gateway(all_dir / "lab_rdp.yml", ca, issued)
+
+    values = yaml.safe_load((all_dir / "lab_rdp.yml").read_text(encoding="utf-8"))
+    assert values["comune_rd_gateway_ca_certificate"] == ca.cert_pem
+    cert_file = lab.inventory_dir / values["comune_rd_gateway_certificate"]
+    key_file = lab.inventory_dir / values["comune_rd_gateway_private_key"]
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert_pem.encode()))
+    key_text = key_file.read_text(encoding="utf-8")
+    assert "PRIVATE KEY" not in key_text  # vault-encrypted at rest; Ansible's copy decrypts it
+    assert vault.decrypt(key_text, "lab-vault-pw") == issued.key_pem
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    ComuneSettings.model_validate(
+        {
+            "comune_name": "Lab",
+            "comune_slug": "lab",
+            "comune_istat_code": "999001",
+            "comune_vpn_pool": "10.77.0.0/24",
+            "comune_vpn_public_endpoint": "10.89.2.10:51820",
+            "comune_vpn_terminator": "lab-vpn-gw",
+            "comune_office_networks": ["10.89.1.0/24"],
+            "comune_meeting_url": "https://meet.lab.provisioner.test",
+            **values,
+        }
+    )

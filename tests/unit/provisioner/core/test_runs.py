@@ -262,7 +262,7 @@ def test_accel_false_in_settings_gives_plain_ansible(settings: Settings) -> None
     executor = runs.executor(plain)
 
     assert executor.accel == "plain"  # type: ignore[attr-defined]
-    assert "ANSIBLE_STRATEGY" not in executor.envvars  # type: ignore[attr-defined]
+    assert executor.base_strategy == "ansible.builtin.linear"  # type: ignore[attr-defined]
     assert runs.acceleration(plain).warning == ""
 
 
@@ -311,3 +311,97 @@ def test_a_failure_a_task_ignores_for_ansible_still_fails_its_host(
     assert states["gw-vpn-01"] == (HostState.OK, 0, 1)
     assert [t.task for t in report.outcome.failed_tasks] == ["Converge the device"]
     assert report.exit_code == ExitCode.HOSTS_FAILED
+
+
+# --- a full disk, a damaged history, who ran it ---------------------------------------------------
+
+
+def test_a_full_disk_when_recording_a_converged_run_keeps_its_status_and_says_so(
+    settings: Settings,
+    inventory: Inventory,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 3, "changed": 1}})]
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def no_space(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(History, "_insert_details", full)
+    monkeypatch.setattr(runs, "atomic_write", no_space)
+
+    report = runs.run_playbook(settings, _request(), inventory)
+
+    assert report.exit_code == ExitCode.OK
+    assert any("not recorded (database or disk is full)" in note for note in report.notes)
+    assert any("summary.json: not written (No space left on device)" in n for n in report.notes)
+    [record] = runs.list_runs(settings, SLUG, 5)
+    assert record.status == RunStatus.SUCCESSFUL and record.finished is not None
+    assert "not recorded" in record.error
+    # the next run does not find it "running" and call it interrupted
+    monkeypatch.undo()
+    runs.run_playbook(settings, _request(), inventory)
+    assert runs.show_run(settings, record.id).run.status == RunStatus.SUCCESSFUL
+
+
+def test_a_damaged_history_is_a_clear_error_naming_the_file_and_the_way_out(
+    settings: Settings, inventory: Inventory, fake_ansible: FakeAnsibleRunner
+) -> None:
+    from provisioner.errors import StateError  # noqa: PLC0415
+
+    settings.state.history_db.parent.mkdir(parents=True)
+    settings.state.history_db.write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(StateError) as info:
+        runs.run_playbook(settings, _request(), inventory)
+
+    message = str(info.value)
+    assert message.startswith(f"{settings.state.history_db}: the run history is damaged")
+    assert f"mv {settings.state.history_db} " in message
+    assert info.value.exit_code == ExitCode.ERROR
+    with pytest.raises(StateError, match="damaged"):
+        runs.list_runs(settings, None, 5)
+    assert fake_ansible.calls == []
+
+
+def test_each_run_records_who_started_it_from_where_and_the_redacted_command(
+    settings: Settings,
+    inventory: Inventory,
+    fake_ansible: FakeAnsibleRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys  # noqa: PLC0415
+
+    from provisioner.core import invocation  # noqa: PLC0415
+
+    monkeypatch.setenv("SSH_CLIENT", "192.0.2.7 50022 22")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["/opt/venv/bin/provisioner", "enable", SLUG, "--report-dir", "https://u:pw@x.it/r"],
+    )
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 3}})]
+
+    report = runs.run_playbook(settings, _request(), inventory)
+
+    who = runs.show_run(settings, report.run_id).run.invocation
+    assert who is not None
+    assert who.user == invocation.os_user() and who.user
+    assert who.origin == "ssh from 192.0.2.7"
+    assert who.command == f"provisioner enable {SLUG} --report-dir https://<redacted>@x.it/r"
+    assert who.console_user is None
+    assert str(who).endswith(", ssh from 192.0.2.7")
+
+
+def test_origin_names_the_terminal_or_systemd() -> None:
+    from provisioner.core.invocation import origin  # noqa: PLC0415
+
+    assert origin({}, tty="/dev/pts/3") == "tty /dev/pts/3"
+    assert origin({"INVOCATION_ID": "abc"}, tty="") == "systemd"
+    assert origin({}, tty="") == "no terminal"

@@ -191,6 +191,22 @@ def test_certificate_and_key_present(tmp_path: Path) -> None:
     assert rdp_problems(settings, GROUPS, tmp_path) == []
 
 
+def test_a_ca_needs_the_comunes_certificate(tmp_path: Path) -> None:
+    from provisioner.adapters import pki  # noqa: PLC0415
+
+    ca = pki.make_ca("Comune CA").cert_pem
+
+    assert rdp_problems(_settings(comune_rd_gateway_ca_certificate=ca), GROUPS, tmp_path) == [
+        (
+            "comune_rd_gateway_ca_certificate",
+            "a CA without comune_rd_gateway_certificate: the gateway's self-signed certificate "
+            "would not verify against it",
+        )
+    ]
+    with pytest.raises(ValidationError):
+        _settings(comune_rd_gateway_ca_certificate="not a PEM")
+
+
 # --- through the loader: one line naming the file and the field, before any host is touched ---
 
 

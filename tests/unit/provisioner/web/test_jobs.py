@@ -82,8 +82,8 @@ def test_reprovision_from_the_page_streams_the_run_and_shows_before_after(
     assert "converged (1 change(s))" in result
     run = history(settings).list_runs(COMUNE, 1)[0]
     assert run.use_case == "reprovision" and f"/runs/{run.id}" in result
-    summary = json.loads((settings.state.run_dir(COMUNE, run.id) / "summary.json").read_text())
-    assert summary["console_user"] == "hugo"
+    # Who started it, recorded with the run in history: the console's user, in this process.
+    assert run.invocation is not None and run.invocation.console_user == "hugo"
     entry = audit.entries(settings, user="hugo", action="reprovision")[0]
     assert (entry.target, entry.outcome, entry.detail) == (
         f"{COMUNE}/{HOST}",
