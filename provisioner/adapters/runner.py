@@ -437,35 +437,43 @@ class LocalRunner:
             raise AnsibleError(f"ansible-runner could not start: {exc}") from exc
         finally:
             _scrub_artifacts(run_dir / "artifacts" / "ansible", [vault_password or ""])
-        finished = time.time()
-        for host, count in collector.counted_failures.items():
-            counters = collector.stats.setdefault(host, {})
-            counters["failed"] = counters.get("failed", 0) + count
-            counters["ignored"] = max(0, counters.get("ignored", 0) - count)
-        hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
-        status = (
-            RunStatus(runner.status)
-            if runner.status in RunStatus.__members__.values()
-            else RunStatus.ERROR
-        )
-        error = ""
-        if not collector.stats and status != RunStatus.CANCELED:
-            error = "\n".join(collector.errors) or _tail(
-                run_dir / "artifacts" / "ansible" / "stdout"
-            )
-        return RunOutcome(
-            status=status,
-            rc=int(runner.rc if runner.rc is not None else -1),
-            hosts=hosts,
-            tasks=tuple(collector.tasks),
-            started=started,
-            finished=finished,
-            error=error,
-            readiness=tuple(collector.readiness),
-            probes=tuple(collector.probes),
-            plays=tuple(collector.plays),
-            host_roles=tuple(collector.host_roles),
-        )
+        return outcome_of(collector, runner.status, runner.rc, started, time.time(), run_dir)
+
+
+def outcome_of(
+    collector: _Collector,
+    status: str,
+    rc: int | None,
+    started: float,
+    finished: float,
+    run_dir: Path,
+) -> RunOutcome:
+    """The typed outcome of a run from its collected events and runner's final status and rc.
+
+    Shared by every executor that feeds runner events to a ``_Collector`` (local or queued).
+    """
+    for host, count in collector.counted_failures.items():
+        counters = collector.stats.setdefault(host, {})
+        counters["failed"] = counters.get("failed", 0) + count
+        counters["ignored"] = max(0, counters.get("ignored", 0) - count)
+    hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
+    final = RunStatus(status) if status in RunStatus.__members__.values() else RunStatus.ERROR
+    error = ""
+    if not collector.stats and final != RunStatus.CANCELED:
+        error = "\n".join(collector.errors) or _tail(run_dir / "artifacts" / "ansible" / "stdout")
+    return RunOutcome(
+        status=final,
+        rc=int(rc if rc is not None else -1),
+        hosts=hosts,
+        tasks=tuple(collector.tasks),
+        started=started,
+        finished=finished,
+        error=error,
+        readiness=tuple(collector.readiness),
+        probes=tuple(collector.probes),
+        plays=tuple(collector.plays),
+        host_roles=tuple(collector.host_roles),
+    )
 
 
 def _search_path() -> str:

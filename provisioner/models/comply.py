@@ -109,6 +109,9 @@ class ComuneResult:
     error: str = ""
     error_code: ExitCode = ExitCode.OK
     files: ReportFiles | None = None
+    lost: tuple[str, ...] = ()
+    """Runs of this comune its executor lost (a queue worker died mid-run): each recorded
+    ``interrupted`` and followed by a new run."""
 
     @property
     def exit_code(self) -> ExitCode:

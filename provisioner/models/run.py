@@ -13,6 +13,8 @@ from provisioner.models.inventory import Inventory
 
 COMPLY = "comply"
 """The use case whose runs judge drift: a check-mode run where any change is a finding."""
+PRESENCE = "presence"
+"""The read-only probe of which endpoints are on, run before a run (core/presence.py)."""
 
 
 class HostState(StrEnum):
@@ -58,6 +60,11 @@ class PlaybookRequest:
     """Hosts the controller reaches through the comune's VPN terminator (their tunnel address)."""
     direct: tuple[str, ...] = ()
     """Hosts reached at their inventory address this time, even if managed through the tunnel."""
+
+    @property
+    def read_only(self) -> bool:
+        """A run that changes no host (check mode, the presence probe): safe to run twice."""
+        return self.check or self.use_case == PRESENCE
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,8 @@ class RunOutcome:
     """Names of the plays that started, in order (a playbook that stopped early lacks some)."""
     host_roles: tuple[tuple[str, str], ...] = ()
     """Every (host, role) pair that ran at least one task, in first-seen order (role may be "")."""
+    worker: str = ""
+    """The queue worker that ran it (empty: this machine ran it, the local executor)."""
 
     @property
     def changed_tasks(self) -> list[TaskOutcome]:
@@ -261,6 +270,7 @@ class RunReport:
             "use_case": self.use_case,
             "check_mode": self.check,
             "accel": self.accel,
+            "worker": self.outcome.worker,
             "status": self.outcome.status,
             "rc": self.outcome.rc,
             "exit_code": int(self.exit_code),
