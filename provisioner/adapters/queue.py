@@ -577,9 +577,9 @@ class _Follow:
         self.began = time.time()
         self.started = 0.0
         self.seen_alive = False
-        self.said_queued = False
         self.cancel_sent = False
         self.stop_reason = ""
+        self.explanation = ""
 
     def emit(self, event: ProgressEvent) -> None:
         if event.kind == "task":
@@ -592,6 +592,7 @@ class _Follow:
         import ansible_runner  # noqa: PLC0415
 
         collector = _Collector(self.emit)
+        self.emit(ProgressEvent("queue", task="queued: waiting for a worker"))
         status: str = RunStatus.ERROR
         error = ""
         try:
@@ -602,9 +603,7 @@ class _Follow:
                 ident="ansible",
                 quiet=True,
                 event_handler=collector,
-                status_handler=lambda data, runner_config: collector.emit(
-                    ProgressEvent("status", task=str(data.get("status", "")))
-                ),
+                status_handler=lambda data, runner_config: self.status(collector, data),
                 cancel_callback=_never,
             )
             status = str(processed.status)
@@ -626,8 +625,16 @@ class _Follow:
             time.time(),
             run_dir,
         )
-        notes = "; ".join(n for n in (error, self.stop_reason, outcome.error) if n)
+        notes = "; ".join(
+            n for n in (error, self.explanation, self.stop_reason, outcome.error) if n
+        )
         return dataclasses.replace(outcome, worker=self.worker, error=notes)
+
+    def status(self, collector: _Collector, data: Mapping[str, Any]) -> None:
+        """runner's lifecycle to the display; why the worker's side failed, for the outcome."""
+        collector.emit(ProgressEvent("status", task=str(data.get("status", ""))))
+        if data.get("job_explanation"):
+            self.explanation = str(data["job_explanation"])
 
     def next_chunk(self) -> bytes:
         """The next bytes of the worker's stream; blocks, watching the job meanwhile.
@@ -717,9 +724,6 @@ class _Follow:
                 f"{self.request.use_case} {self.request.comune}: no worker took the job within "
                 f"{self.wait} s (queue_wait); nothing ran; see 'provisioner queue status'"
             )
-        if not self.said_queued:
-            self.said_queued = True
-            self.emit(ProgressEvent("queue", task="queued: waiting for a worker"))
 
     def _abandon(self) -> None:
         """The worker is gone: cancel its job so that RQ never re-runs it behind our back (the

@@ -180,7 +180,8 @@ def _pump(
             why = errors.read().decode(errors="replace").strip().splitlines()[-3:]
             explanation = f"ansible-runner worker exited {rc} on {worker}: " + " / ".join(why)
             ending = json.dumps({"status": "error", "job_explanation": explanation}).encode()
-            redis.xadd(out, {"d": b"\n" + ending + b"\n" + _EOF})
+            cut = b"\n" if tail and not tail.endswith(b"\n") else b""  # a line cut short
+            redis.xadd(out, {"d": cut + ending + b"\n" + _EOF})
     return {"worker": worker, "rc": rc, "stopped": keeper.reason}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -285,3 +286,52 @@ class RunReport:
             "plays_not_run": list(self.plays_not_run),
             "notes": list(self.notes),
         }
+
+
+SEVERITY = (
+    ExitCode.BAD_INPUT,
+    ExitCode.ENVIRONMENT,
+    ExitCode.ANSIBLE_ERROR,
+    ExitCode.BUSY,
+    ExitCode.HOSTS_FAILED,
+    ExitCode.HOSTS_UNREACHABLE,
+    ExitCode.CANCELLED,
+    ExitCode.ERROR,
+    ExitCode.DRIFT,
+)
+"""Exit codes from the most to the least severe, for a command over several comuni."""
+
+
+def most_severe(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code of a command over several comuni: its most severe comune's."""
+    seen = set(codes)
+    return next((c for c in SEVERITY if c in seen), ExitCode.OK)
+
+
+@dataclass(frozen=True)
+class ComuneRun:
+    """One comune of a command over several comuni: its run, or why it did not run."""
+
+    comune: str
+    report: RunReport | None = None
+    error: str = ""
+    error_code: ExitCode = ExitCode.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Its error's code, else its run's."""
+        if self.error or self.report is None:
+            return self.error_code
+        return self.report.exit_code
+
+
+@dataclass(frozen=True)
+class ManyRuns:
+    """The runs of a command over several comuni (``enable A B C``), in the order given."""
+
+    results: tuple[ComuneRun, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The most severe comune's code."""
+        return most_severe(r.exit_code for r in self.results)
