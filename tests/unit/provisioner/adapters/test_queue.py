@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
 import threading
 import time
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +24,7 @@ from provisioner.config import Settings
 from provisioner.core import worker as worker_core
 from provisioner.errors import BusyError, ControllerError, ExitCode, InputError
 from provisioner.models.run import PlaybookRequest, ProgressEvent, RunOutcome, RunStatus
+from tests.redis_dump import everything_in
 from tests.unit.fakes import (
     SLUG,
     ComuneFiles,
@@ -187,50 +184,6 @@ def _request(comune: ComuneFiles, **changes: Any) -> PlaybookRequest:
     return replace(request, **changes)
 
 
-def _everything_in(redis: fakeredis.FakeRedis) -> bytes:
-    """Every value in Redis, with RQ's compressed job data and runner's zips opened."""
-    blobs: list[bytes] = []
-    for key in redis.scan_iter():
-        kind = redis.type(key)
-        if kind == b"string":
-            blobs.append(redis.get(key) or b"")
-        elif kind == b"hash":
-            blobs.extend(v for pair in redis.hgetall(key).items() for v in pair)
-        elif kind == b"list":
-            blobs.extend(redis.lrange(key, 0, -1))
-        elif kind == b"set":
-            blobs.extend(redis.smembers(key))
-        elif kind == b"zset":
-            blobs.extend(redis.zrange(key, 0, -1))
-        elif kind == b"stream":
-            # A worker's output comes in chunks: one blob, as runner's process reads it.
-            entries = [fields for _id, fields in redis.xrange(key)]
-            blobs.append(b"".join(f.get(b"d", b"") for f in entries))
-            blobs.extend(v for f in entries for k, v in f.items() if k != b"d")
-    opened = []
-    for blob in blobs:
-        opened.append(blob)
-        with contextlib.suppress(zlib.error):  # RQ keeps a job's data zlib-compressed
-            opened.append(zlib.decompress(blob))
-        opened.extend(_zipped(blob))
-    return b"\n".join(opened)
-
-
-def _zipped(blob: bytes) -> list[bytes]:
-    """The files of each base64 zip of an ansible-runner stream in ``blob``."""
-    import base64  # noqa: PLC0415
-
-    found = []
-    for line in blob.split(b"\n"):
-        if line.startswith(b'{"zipfile"'):
-            size = json.loads(line)["zipfile"]
-            rest = blob.split(line + b"\n", 1)[1]
-            raw = base64.b64decode(rest[: 4 * ((size + 2) // 3)])
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-                found.extend(archive.read(n) for n in archive.namelist())
-    return found
-
-
 def test_a_queued_run_gives_what_the_local_runner_gives_for_the_same_events(
     harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,7 +223,7 @@ def test_the_worker_runs_with_its_own_paths_vault_and_the_tunnel_inventory_last(
     request = _request(comune, through_tunnel=("laptop-sindaco",), limit="laptop-sindaco")
     thread = harness.start(request, tmp_path / "run", vault=CONTROLLER_VAULT)
     harness.queued()
-    while_queued = _everything_in(harness.redis)
+    while_queued = everything_in(harness.redis)
     harness.work()
     harness.outcome(thread)
 
@@ -288,7 +241,7 @@ def test_the_worker_runs_with_its_own_paths_vault_and_the_tunnel_inventory_last(
     assert kwargs["project_dir"] == str(harness.settings.playbooks_dir)
     # The transmitted inventory (zipped) is in Redis while queued; no password ever is.
     assert b"laptop-sindaco.castelnuovo.example.it" in while_queued
-    for everything in (while_queued, _everything_in(harness.redis)):
+    for everything in (while_queued, everything_in(harness.redis)):
         assert CONTROLLER_VAULT.encode() not in everything
         assert WORKER_VAULT.encode() not in everything
     assert not data_dir.exists()  # the worker keeps nothing of the job
