@@ -96,26 +96,28 @@ def serve_job(
     worker = worker_name()
     alive, out = job_key(job_id, "alive"), job_key(job_id, "out")
     _die_with_parent()
+    if not renew_lease(redis, str(spec["lock"]), str(spec["token"])):
+        raise refused("the comune's lock is no longer held by the run that sent the job")
+    stream = redis.get(job_key(job_id, "in"))
+    if not isinstance(stream, bytes):
+        raise refused("the job's stream is gone (expired); nothing ran")
+    first, _, rest = stream.partition(b"\n")
+    sent = json.loads(first).get("kwargs") or {}
+    differ = sorted(
+        k
+        for k in set(sent) | set(expected)
+        if k not in MACHINE_KEYS and sent.get(k) != expected.get(k)
+    )
+    if differ:
+        raise refused(
+            f"its arguments differ from what this worker builds ({', '.join(differ)}): "
+            "the controller runs another version"
+        )
+    line = json.dumps({"kwargs": for_worker(kwargs)}).encode() + b"\n"
+    # From the first heartbeat on, the controller takes a silent worker for a lost one (a
+    # refusal above is a failed job instead, with its reason).
     redis.set(alive, worker, px=int(ALIVE_TTL * 1000))
     try:
-        if not renew_lease(redis, str(spec["lock"]), str(spec["token"])):
-            raise refused("the comune's lock is no longer held by the run that sent the job")
-        stream = redis.get(job_key(job_id, "in"))
-        if not isinstance(stream, bytes):
-            raise refused("the job's stream is gone (expired); nothing ran")
-        first, _, rest = stream.partition(b"\n")
-        sent = json.loads(first).get("kwargs") or {}
-        differ = sorted(
-            k
-            for k in set(sent) | set(expected)
-            if k not in MACHINE_KEYS and sent.get(k) != expected.get(k)
-        )
-        if differ:
-            raise refused(
-                f"its arguments differ from what this worker builds ({', '.join(differ)}): "
-                "the controller runs another version"
-            )
-        line = json.dumps({"kwargs": for_worker(kwargs)}).encode() + b"\n"
         redis.xadd(out, {"w": worker, "a": accel})
         return _pump(redis, spec, data_dir, line + rest, kwargs, worker)
     finally:
