@@ -183,12 +183,13 @@ def run_playbook(
         if outcome.status == RunStatus.INTERRUPTED:
             notes.append(_after_loss(request))
         plays = _plays(settings.playbooks_dir / request.playbook)
-        # Judged only when the started plays are this playbook's (a canceled run stops anyway).
+        # Judged only when the started plays are this playbook's (a canceled or interrupted run
+        # stops anyway).
         not_run = (
             tuple(p for p in plays if p not in outcome.plays)
             if outcome.plays
             and set(outcome.plays) <= set(plays)
-            and outcome.status != RunStatus.CANCELED
+            and outcome.status not in {RunStatus.CANCELED, RunStatus.INTERRUPTED}
             else ()
         )
         if not request.check:

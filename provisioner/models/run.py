@@ -247,6 +247,9 @@ class RunReport:
         outcome = self.outcome
         if outcome.status == RunStatus.CANCELED:
             return ExitCode.CANCELLED
+        if outcome.status == RunStatus.INTERRUPTED:
+            # Its executor lost it part-way (a queue worker died): no verdict on its hosts.
+            return ExitCode.ANSIBLE_ERROR
         states = {h.state for h in outcome.hosts}
         if HostState.FAILED in states or any(not r.ok for r in outcome.readiness):
             return ExitCode.HOSTS_FAILED
