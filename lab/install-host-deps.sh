@@ -11,6 +11,8 @@ packages=(
   chromium-driver
   # the lab's package cache (provisioner starts it itself: adapters/aptcache.py)
   apt-cacher-ng
+  # the job queue's Redis in the tests and benchmarks (started privately: adapters/redis_server.py)
+  redis-server
 )
 missing=()
 for p in "${packages[@]}"; do

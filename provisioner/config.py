@@ -88,6 +88,11 @@ class StateLayout:
         """Logs with the details of unexpected errors."""
         return self.root / "logs"
 
+    @property
+    def worker_jobs(self) -> Path:
+        """A queue worker's private data dirs of the jobs it runs (removed when each ends)."""
+        return self.root / "worker"
+
 
 class Settings(BaseModel):
     """Where things live and how runs behave; validated once at the edge."""
@@ -106,8 +111,37 @@ class Settings(BaseModel):
     keep_history_days: float = Field(default=400, gt=0, description="history rows older go")
     keep_reports: int = Field(default=60, ge=1, description="report directories per comune")
     keep_reports_days: float = Field(default=90, gt=0, description="report directories older go")
-    executor: Literal["local"] = Field(
-        default="local", description="how runs execute: local (ansible-runner on this machine)"
+    executor: Literal["local", "queue"] = Field(
+        default="local",
+        description="how runs execute: local (ansible-runner on this machine) or queue "
+        "(one RQ job per comune run, executed by `provisioner worker` processes through Redis)",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        pattern=r"^rediss?://",
+        description="Redis of the job queue (rediss:// for TLS; a user name may be in it, "
+        "the password never: redis_password_file or PROVISIONER_REDIS_PASSWORD)",
+    )
+    redis_password_file: Path | None = None
+    redis_ca_file: Path | None = Field(
+        default=None, description="CA that signed the Redis server's certificate (rediss://)"
+    )
+    queue_checks: str = Field(
+        default="provisioner-checks",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="queue of read-only runs (comply, --check, presence): retried once",
+    )
+    queue_changes: str = Field(
+        default="provisioner-changes",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="queue of runs that change hosts (enable, remediate, helpdesk): never "
+        "re-run by the queue; workers take these first",
+    )
+    queue_wait: int = Field(
+        default=3600, ge=1, description="seconds a job may wait for a free worker"
+    )
+    queue_job_timeout: int = Field(
+        default=4 * 3600, ge=60, description="seconds one run may take on a worker"
     )
     accel: bool = Field(
         default=True,
@@ -184,6 +218,16 @@ class Settings(BaseModel):
                 raise ValueError(problem)
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _no_password_in_url(cls, value: str) -> str:
+        if urlsplit(value).password is not None:
+            raise ValueError(
+                "carries a password: a URL ends up in process lists and logs; put the password "
+                "in redis_password_file or PROVISIONER_REDIS_PASSWORD"
+            )
+        return value
+
     @property
     def ansible_cfg(self) -> Path:
         """The project's ansible.cfg, used by every run."""
@@ -237,6 +281,9 @@ _ENV_KEYS = {
     "console_tls_key": "CONSOLE_TLS_KEY",
     "notify_webhook_secret_file": "NOTIFY_WEBHOOK_SECRET_FILE",
     "notify_smtp_password_file": "NOTIFY_SMTP_PASSWORD_FILE",
+    "redis_url": "REDIS_URL",
+    "redis_password_file": "REDIS_PASSWORD_FILE",
+    "redis_ca_file": "REDIS_CA_FILE",
 }
 
 

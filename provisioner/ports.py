@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from provisioner.models.inventory import Inventory
 from provisioner.models.run import PlaybookRequest, ProgressEvent, RunOutcome
@@ -38,6 +39,19 @@ class Executor(Protocol):
         cancel: threading.Event | None = None,
     ) -> RunOutcome:
         """Run and return the typed outcome."""
+        ...
+
+
+@runtime_checkable
+class SpansMachines(Protocol):
+    """An executor whose runs happen on other machines: it also locks comuni across them.
+
+    The controller's file lock keeps two runs of one comune apart on this machine only; an
+    executor that spans machines adds its own lock around the whole run (``core/runs.py``).
+    """
+
+    def hold(self, comune: str) -> AbstractContextManager[None]:
+        """Hold ``comune`` on every machine until the block ends (raises BusyError if taken)."""
         ...
 
 

@@ -547,41 +547,51 @@ class LocalRunner:
             )
         except Exception as exc:  # runner raises bare exceptions for config problems
             raise AnsibleError(f"ansible-runner could not start: {redact(str(exc))}") from exc
-        finished = time.time()
-        for host, count in collector.counted_failures.items():
-            counters = collector.stats.setdefault(host, {})
-            counters["failed"] = counters.get("failed", 0) + count
-            counters["ignored"] = max(0, counters.get("ignored", 0) - count)
-        hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
-        status = (
-            RunStatus(runner.status)
-            if runner.status in RunStatus.__members__.values()
-            else RunStatus.ERROR
+        return outcome_of(collector, runner.status, runner.rc, started, time.time(), cancel)
+
+
+def outcome_of(
+    collector: _Collector,
+    status: str,
+    rc: int | None,
+    started: float,
+    finished: float,
+    cancel: threading.Event | None = None,
+) -> RunOutcome:
+    """The typed outcome of a run from its collected events and runner's final status and rc.
+
+    Shared by every executor that feeds runner events to a ``_Collector`` (local or queued).
+    """
+    for host, count in collector.counted_failures.items():
+        counters = collector.stats.setdefault(host, {})
+        counters["failed"] = counters.get("failed", 0) + count
+        counters["ignored"] = max(0, counters.get("ignored", 0) - count)
+    hosts = tuple(HostResult(host=h, **c) for h, c in sorted(collector.stats.items()))
+    final = RunStatus(status) if status in RunStatus.__members__.values() else RunStatus.ERROR
+    error = ""
+    if collector.stop:
+        # The strategy stopped the playbook (Ansible's rc says "failed hosts"): canceled.
+        final = RunStatus.CANCELED
+        error = collector.cancel_note()
+    if final == RunStatus.CANCELED and isinstance(cancel, Cancel) and cancel.abort.is_set():
+        error = "; ".join(
+            e for e in (error, "aborted with a second Ctrl-C: Ansible was killed") if e
         )
-        error = ""
-        if collector.stop:
-            # The strategy stopped the playbook (Ansible's rc says "failed hosts"): canceled.
-            status = RunStatus.CANCELED
-            error = collector.cancel_note()
-        if status == RunStatus.CANCELED and isinstance(cancel, Cancel) and cancel.abort.is_set():
-            error = "; ".join(
-                e for e in (error, "aborted with a second Ctrl-C: Ansible was killed") if e
-            )
-        elif not collector.stats and status != RunStatus.CANCELED:
-            error = "\n".join(collector.errors) or redact("\n".join(collector.tail))
-        return RunOutcome(
-            status=status,
-            rc=int(runner.rc if runner.rc is not None else -1),
-            hosts=hosts,
-            tasks=tuple(collector.tasks),
-            started=started,
-            finished=finished,
-            error=error,
-            readiness=tuple(collector.readiness),
-            probes=tuple(collector.probes),
-            plays=tuple(collector.plays),
-            host_roles=tuple(collector.host_roles),
-        )
+    elif not collector.stats and final != RunStatus.CANCELED:
+        error = "\n".join(collector.errors) or redact("\n".join(collector.tail))
+    return RunOutcome(
+        status=final,
+        rc=int(rc if rc is not None else -1),
+        hosts=hosts,
+        tasks=tuple(collector.tasks),
+        started=started,
+        finished=finished,
+        error=error,
+        readiness=tuple(collector.readiness),
+        probes=tuple(collector.probes),
+        plays=tuple(collector.plays),
+        host_roles=tuple(collector.host_roles),
+    )
 
 
 def _cancel_callback(

@@ -15,6 +15,7 @@ from provisioner.cli import (
     inventory,
     lab,
     pending,
+    queue,
     render,
     runs,
 )
@@ -63,7 +64,7 @@ def root(
 
 
 # Every command module registers its commands the same way, in the order `--help` lists them.
-for module in (enable, comply, helpdesk, pending, inventory, runs, lab, console):
+for module in (enable, comply, helpdesk, pending, inventory, runs, queue, lab, console):
     module.register(app)
 
 

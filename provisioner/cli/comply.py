@@ -59,6 +59,11 @@ def result_line(result: ComuneResult) -> None:
     )
     for t in outcome.failed_tasks:
         render.console.print(f"  [red]{t.outcome}[/] {t.host} / {t.role} / {t.task}: {t.message}")
+    for lost in result.lost:
+        render.console.print(
+            f"  [yellow]run {lost} interrupted[/] (its worker was lost): run again as "
+            f"{result.report.run_id}"
+        )
     for off in result.report.offline:
         render.console.print(f"  [blue]offline, not checked[/] {off}")
     for check in outcome.readiness:
@@ -89,8 +94,14 @@ def comply(
         typer.Option("--remediate", help="Converge the drifted hosts (apply mode) afterwards."),
     ] = False,
     parallel: Annotated[
-        int, typer.Option(help="How many comuni run at the same time.", min=1, max=16)
-    ] = 2,
+        int | None,
+        typer.Option(
+            help="How many comuni run at the same time (default: 2; with the job queue, two "
+            "per live worker).",
+            min=1,
+            max=512,
+        ),
+    ] = None,
     report_dir: Annotated[
         Path | None,
         typer.Option(help="Where HTML/JSON/JUnit reports go (default <state dir>/reports)."),

@@ -79,6 +79,11 @@ class Progress:
             self.task = f"{event.role} : {event.task}" if event.role else event.task
             if self.live is None:
                 console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] TASK {self.task}")
+        elif event.kind == "queue":
+            # The job queue: waiting for a worker, then which worker runs it.
+            self.task = event.task
+            if self.live is None:
+                console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] {event.task}")
         elif event.host:
             row = self.hosts.setdefault(
                 event.host,
@@ -215,6 +220,8 @@ def run_report(report: RunReport) -> None:
         f"{outcome.finished - outcome.started:.1f}s  exit {int(report.exit_code)}"
     )
     console.print(f"run directory: {report.run_dir}  (summary.json)")
+    if outcome.worker:
+        console.print(f"ran on queue worker {outcome.worker}")
 
 
 def runs_table(records: list[RunRecord]) -> Table:

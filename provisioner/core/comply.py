@@ -15,15 +15,17 @@ from provisioner.core import diagnostics, reports
 from provisioner.core import enable as enable_core
 from provisioner.core import inventory as inventory_core
 from provisioner.core import notify as notify_core
-from provisioner.core.runs import history
+from provisioner.core.runs import fan_out, history
 from provisioner.errors import BusyError, ExitCode, InputError, ProvisionerError
 from provisioner.models.comply import ComplyRun, ComuneResult, DriftItem, drift_items, grid
 from provisioner.models.history import RunRecord
-from provisioner.models.run import COMPLY
+from provisioner.models.run import COMPLY, RunStatus
 from provisioner.ports import EventSink, Executor
 
 USE_CASE = COMPLY
 REMEDIATE = "remediate"
+RETRIES = 1
+"""New runs of a comply whose run was lost by its executor (a worker died): one."""
 
 
 def _comply_comune(
@@ -37,31 +39,43 @@ def _comply_comune(
     runner: Executor | None,
     console_user: str | None = None,
 ) -> ComuneResult:
-    """Comply (and maybe remediate) one comune; any ProvisionerError becomes the result."""
+    """Comply (and maybe remediate) one comune; any ProvisionerError becomes the result.
+
+    A check run whose executor lost it (a queue worker killed mid-run: recorded ``interrupted``)
+    is run once more, as a new run: it changes nothing, so running it twice is safe.
+    """
+    lost: list[str] = []
     try:
-        report = enable_core.enable(
-            settings,
-            comune,
-            check=True,
-            diff=True,
-            on_event=on_event,
-            cancel=cancel,
-            runner=runner,
-            use_case=USE_CASE,
-            report_dir=report_dir,
-            console_user=console_user,
-        )
+        for attempt in range(1 + RETRIES):
+            report = enable_core.enable(
+                settings,
+                comune,
+                check=True,
+                diff=True,
+                on_event=on_event,
+                cancel=cancel,
+                runner=runner,
+                use_case=USE_CASE,
+                report_dir=report_dir,
+                console_user=console_user,
+            )
+            if report.outcome.status != RunStatus.INTERRUPTED or attempt == RETRIES:
+                break
+            lost.append(report.run_id)
     except ProvisionerError as exc:
-        return ComuneResult(comune, error="; ".join(exc.lines()), error_code=exc.exit_code)
+        return ComuneResult(
+            comune, error="; ".join(exc.lines()), error_code=exc.exit_code, lost=tuple(lost)
+        )
     except Exception as exc:  # a bug must not stop the other comuni: it is this one's result
         line = diagnostics.unexpected(exc, f"comply {comune}", settings)
-        return ComuneResult(comune, error=line, error_code=ExitCode.ERROR)
+        return ComuneResult(comune, error=line, error_code=ExitCode.ERROR, lost=tuple(lost))
     result = ComuneResult(
         comune,
         report,
         tuple(drift_items(report)),
         tuple(grid(report.outcome)),
         files=report.files,
+        lost=tuple(lost),
     )
     if not (remediate and result.drifted_hosts):
         return result
@@ -93,7 +107,7 @@ def comply(
     *,
     all_comuni: bool = False,
     remediate: bool = False,
-    parallel: int = 2,
+    parallel: int | None = None,
     report_dir: Path | None = None,
     on_event: Callable[[str], EventSink | None] | None = None,
     on_result: Callable[[ComuneResult], None] | None = None,
@@ -102,7 +116,8 @@ def comply(
     skip_if_running: bool = False,
     console_user: str | None = None,
 ) -> ComplyRun:
-    """Check comuni against the enable playbook, at most ``parallel`` at a time.
+    """Check comuni against the enable playbook, at most ``parallel`` at a time (default: see
+    ``runs.fan_out``: 2 here, two per live worker with the queue executor).
 
     One comune failing (bad inventory, busy, unreachable hosts) never stops the others; its
     problem is its result. With ``remediate``, the drifted hosts of each comune are converged.
@@ -113,8 +128,11 @@ def comply(
 
     Raises:
         InputError: no comune named, an unknown comune, or both names and ``all_comuni``.
+        ControllerError: the queue's Redis does not answer or no worker listens (once, before
+            any comune is run or recorded).
     """
     names = _names(settings, list(comuni), all_comuni)
+    width = fan_out(settings, parallel) if runner is None else (parallel or 2)
     target = report_dir or default_report_dir(settings)
     lock_name = "all" if all_comuni else "-".join(names)
     with ExitStack() as stack:
@@ -130,7 +148,7 @@ def comply(
             names,
             all_comuni,
             remediate,
-            parallel,
+            width,
             target,
             on_event,
             on_result,

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
 from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.config import Settings
+from provisioner.core import inventory as inventory_core
 from provisioner.core import rdp_files, reports, vpn
-from provisioner.core.runs import ComuneLock, comune_lock, preflight, run_playbook
+from provisioner.core.runs import ComuneLock, comune_lock, fan_out, preflight, run_playbook
+from provisioner.errors import InputError, ProvisionerError
 from provisioner.models.comply import drift_items, grid
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import PlaybookRequest, RunReport, RunStatus
+from provisioner.models.run import ComuneRun, ManyRuns, PlaybookRequest, RunReport, RunStatus
 from provisioner.ports import EventSink, Executor
 
 PLAYBOOK = "enable_remote_work.yml"
@@ -153,6 +156,66 @@ def _enable_locked(
         notes += (f"reports not written to {target / comune} ({exc.strerror})",)
     reports.prune(target / comune, settings.keep_reports, settings.keep_reports_days)
     return dataclasses.replace(report, notes=notes, files=files)
+
+
+def enable_many(
+    settings: Settings,
+    comuni: Iterable[str],
+    *,
+    check: bool = False,
+    diff: bool | None = None,
+    tags: tuple[str, ...] = (),
+    skip_tags: tuple[str, ...] = (),
+    parallel: int | None = None,
+    report_dir: Path | None = None,
+    on_result: Callable[[ComuneRun], None] | None = None,
+    cancel: threading.Event | None = None,
+    runner: Executor | None = None,
+) -> ManyRuns:
+    """Enable several comuni (a campaign day), at most ``parallel`` at a time (default: see
+    ``runs.fan_out``; with the job queue, they spread over the workers).
+
+    One comune failing never stops the others: its problem is its result. A run its executor
+    lost (a queue worker died) is not run again (see ``runs.run_playbook``).
+
+    Raises:
+        InputError: no comune, or one without an inventory (before anything runs).
+        ControllerError: the queue's Redis does not answer or no worker listens.
+    """
+    names = list(dict.fromkeys(comuni))
+    known = inventory_core.comunes(settings)
+    unknown = [c for c in names if c not in known]
+    if not names or unknown:
+        raise InputError(
+            f"{settings.inventory_dir}: no inventory for {', '.join(unknown) or '(none named)'}"
+            f" (known: {', '.join(known) or 'none'})"
+        )
+    width = fan_out(settings, parallel) if runner is None else (parallel or 2)
+
+    def one(comune: str) -> ComuneRun:
+        try:
+            result = ComuneRun(
+                comune,
+                enable(
+                    settings,
+                    comune,
+                    check=check,
+                    diff=diff,
+                    tags=tags,
+                    skip_tags=skip_tags,
+                    cancel=cancel,
+                    runner=runner,
+                    report_dir=report_dir,
+                ),
+            )
+        except ProvisionerError as exc:
+            result = ComuneRun(comune, error="; ".join(exc.lines()), error_code=exc.exit_code)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(width, len(names)))) as pool:
+        return ManyRuns(tuple(pool.map(one, names)))
 
 
 def record_addresses(

@@ -22,7 +22,7 @@ from provisioner.adapters.history import History
 from provisioner.config import Settings
 from provisioner.errors import ProvisionerError
 from provisioner.models.inventory import Inventory
-from provisioner.models.run import OfflineHost, PlaybookRequest, RunStatus
+from provisioner.models.run import PRESENCE, OfflineHost, PlaybookRequest, RunStatus
 from provisioner.ports import Executor
 
 PLAYBOOK = "presence.yml"
@@ -141,7 +141,7 @@ def read(
             error=f"{terminator}: presence is read from a Linux VPN gateway (group vpn_gateways)",
         )
     request = PlaybookRequest(
-        use_case="presence",
+        use_case=PRESENCE,
         comune=inventory.comune,
         playbook=PLAYBOOK,
         inventory=settings.comune_dir(inventory.comune),

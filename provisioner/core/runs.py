@@ -9,28 +9,30 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from provisioner.adapters import accel
+from provisioner.adapters import accel, queue
 from provisioner.adapters.accel import Acceleration
 from provisioner.adapters.files import atomic_write
 from provisioner.adapters.history import History, new_run_id
 from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.adapters.runner import LocalRunner
 from provisioner.config import Settings
-from provisioner.core import admin_password, pending, presence
+from provisioner.core import admin_password, pending, presence, worker
 from provisioner.core import inventory as inventory_core
 from provisioner.core import invocation as invocation_core
 from provisioner.core.secrets import require_vault_password
-from provisioner.errors import InputError, ProvisionerError
+from provisioner.errors import ControllerError, InputError, ProvisionerError
 from provisioner.models.comply import drift_items
 from provisioner.models.history import Invocation, RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
 from provisioner.models.run import (
     COMPLY,
+    PRESENCE,
     OfflineHost,
     PlaybookRequest,
     ReadinessCheck,
@@ -38,7 +40,7 @@ from provisioner.models.run import (
     RunReport,
     RunStatus,
 )
-from provisioner.ports import EventSink, Executor
+from provisioner.ports import EventSink, Executor, SpansMachines
 
 
 def history(settings: Settings) -> History:
@@ -66,12 +68,27 @@ def _local(settings: Settings) -> Executor:
     )
 
 
-EXECUTORS: dict[str, Callable[[Settings], Executor]] = {"local": _local}
+def _queue(settings: Settings) -> Executor:
+    """One RQ job per run, executed by `provisioner worker` processes (adapters/queue.py).
+
+    Raises:
+        ControllerError: Redis cannot be used (before anything is recorded).
+    """
+    return queue.QueueExecutor(
+        queue.connect(settings), settings, worker.execute, accel=settings.accel
+    )
+
+
+EXECUTORS: dict[str, Callable[[Settings], Executor]] = {"local": _local, "queue": _queue}
 """``Settings.executor`` -> the factory of that executor (a new executor is one entry)."""
 
 
 def executor(settings: Settings) -> Executor:
-    """The executor the settings name."""
+    """The executor the settings name.
+
+    Raises:
+        ControllerError: it cannot work here (the queue's Redis does not answer).
+    """
     return EXECUTORS[settings.executor](settings)
 
 
@@ -109,6 +126,34 @@ def comune_lock(settings: Settings, comune: str) -> Iterator[ComuneLock]:
         yield ComuneLock(comune)
 
 
+def fan_out(settings: Settings, parallel: int | None) -> int:
+    """How many comuni run at once: ``parallel``, else 2 with the local executor (a controller's
+    cores) or two per live worker with the queue (each worker always has the next one).
+
+    Raises:
+        ControllerError: the queue's Redis does not answer, or no worker listens.
+    """
+    if parallel is not None:
+        return parallel
+    if settings.executor != "queue":
+        return 2
+    workers = queue.live_workers(settings, queue.connect(settings))
+    if not workers:
+        raise ControllerError(
+            f"no `provisioner worker` listens on {settings.queue_checks} or "
+            f"{settings.queue_changes} at {settings.redis_url}: nothing was run; start workers "
+            "(README: 'Job queue')"
+        )
+    return 2 * workers
+
+
+def _everywhere(chosen: Executor, comune: str) -> AbstractContextManager[None]:
+    """The comune's lock on the other machines an executor runs on (none for the local one)."""
+    if isinstance(chosen, SpansMachines):
+        return chosen.hold(comune)
+    return contextlib.nullcontext()
+
+
 def run_playbook(
     settings: Settings,
     request: PlaybookRequest,
@@ -143,7 +188,8 @@ def run_playbook(
     store = history(settings)
     chosen = runner or executor(settings)
     locked = contextlib.nullcontext() if held is not None else store.lock(request.comune)
-    with locked:
+    # The comune's lock here, and on the other machines an executor runs on (queue workers).
+    with locked, _everywhere(chosen, request.comune):
         notes = prepare() if prepare is not None else []
         # Once per host, not per run: the admin password's slow hash (kept in the vault).
         notes += admin_password.ensure(inventory, request.inventory, password)
@@ -178,13 +224,16 @@ def run_playbook(
             raise
         if reach.not_ready:
             outcome = dataclasses.replace(outcome, readiness=outcome.readiness + reach.not_ready)
+        if outcome.status == RunStatus.INTERRUPTED:
+            notes.append(_after_loss(request))
         plays = _plays(settings.playbooks_dir / request.playbook)
-        # Judged only when the started plays are this playbook's (a canceled run stops anyway).
+        # Judged only when the started plays are this playbook's (a canceled or interrupted run
+        # stops anyway).
         not_run = (
             tuple(p for p in plays if p not in outcome.plays)
             if outcome.plays
             and set(outcome.plays) <= set(plays)
-            and outcome.status != RunStatus.CANCELED
+            and outcome.status not in {RunStatus.CANCELED, RunStatus.INTERRUPTED}
             else ()
         )
         if not request.check:
@@ -225,6 +274,19 @@ def run_playbook(
     return report
 
 
+def _after_loss(request: PlaybookRequest) -> str:
+    """What happens after the executor lost a run (its worker died): never a blind re-run of
+    a run that changes hosts."""
+    if request.read_only:
+        return "the run changed nothing; comply runs it again once, as a new run"
+    return (
+        f"not run again by itself: the playbook stopped part-way, so some hosts may be half "
+        f"converged (the tasks above changed before the loss; a device push reverts by itself: "
+        f"safe mode, revert timer, config transaction). See what is left with 'provisioner "
+        f"enable {request.comune} --check', then run enable again (it is idempotent)"
+    )
+
+
 @dataclass(frozen=True)
 class _Reach:
     """How a run reaches the comune's endpoints, decided from the terminator's peers."""
@@ -251,7 +313,7 @@ def _leave_out_offline(
     and its ``vpn`` readiness fails with that reason.
     """
     tunnel = [h for h in presence.tunnel_hosts(inventory) if h not in request.direct]
-    if not tunnel or request.use_case == "presence":
+    if not tunnel or request.use_case == PRESENCE:
         return _Reach(request)
     # Every tunnel host gets its tunnel connection: tasks may be delegated to one outside the
     # run's scope (the RDP probe runs from a user's laptop).

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from provisioner.errors import ExitCode
-from provisioner.models.run import ReportFiles, RunOutcome, RunReport
+from provisioner.models.run import ReportFiles, RunOutcome, RunReport, most_severe
 
 NO_ROLE = "(play)"
 """Role column of a task that belongs to no role (a task written in a play)."""
@@ -109,6 +109,9 @@ class ComuneResult:
     error: str = ""
     error_code: ExitCode = ExitCode.OK
     files: ReportFiles | None = None
+    lost: tuple[str, ...] = ()
+    """Runs of this comune its executor lost (a queue worker died mid-run): each recorded
+    ``interrupted`` and followed by a new run."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -138,16 +141,4 @@ class ComplyRun:
     @property
     def exit_code(self) -> ExitCode:
         """The most severe comune's code (error > failed > unreachable > drift > ok)."""
-        order = [
-            ExitCode.BAD_INPUT,
-            ExitCode.ENVIRONMENT,
-            ExitCode.ANSIBLE_ERROR,
-            ExitCode.BUSY,
-            ExitCode.HOSTS_FAILED,
-            ExitCode.HOSTS_UNREACHABLE,
-            ExitCode.CANCELLED,
-            ExitCode.ERROR,
-            ExitCode.DRIFT,
-        ]
-        codes = {r.exit_code for r in self.results}
-        return next((c for c in order if c in codes), ExitCode.OK)
+        return most_severe(r.exit_code for r in self.results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,6 +15,8 @@ from provisioner.models.inventory import Inventory
 
 COMPLY = "comply"
 """The use case whose runs judge drift: a check-mode run where any change is a finding."""
+PRESENCE = "presence"
+"""The read-only probe of which endpoints are on, run before a run (core/presence.py)."""
 
 
 class HostState(StrEnum):
@@ -69,6 +72,11 @@ class PlaybookRequest:
     """Hosts the controller reaches through the comune's VPN terminator (their tunnel address)."""
     direct: tuple[str, ...] = ()
     """Hosts reached at their inventory address this time, even if managed through the tunnel."""
+
+    @property
+    def read_only(self) -> bool:
+        """A run that changes no host (check mode, the presence probe): safe to run twice."""
+        return self.check or self.use_case == PRESENCE
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,8 @@ class RunOutcome:
     """Names of the plays that started, in order (a playbook that stopped early lacks some)."""
     host_roles: tuple[tuple[str, str], ...] = ()
     """Every (host, role) pair that ran at least one task, in first-seen order (role may be "")."""
+    worker: str = ""
+    """The queue worker that ran it (empty: this machine ran it, the local executor)."""
 
     @property
     def changed_tasks(self) -> list[TaskOutcome]:
@@ -248,6 +258,9 @@ class RunReport:
         outcome = self.outcome
         if outcome.status == RunStatus.CANCELED:
             return ExitCode.CANCELLED
+        if outcome.status == RunStatus.INTERRUPTED:
+            # Its executor lost it part-way (a queue worker died): no verdict on its hosts.
+            return ExitCode.ANSIBLE_ERROR
         states = {h.state for h in outcome.hosts}
         if HostState.FAILED in states or any(not r.ok for r in outcome.readiness):
             return ExitCode.HOSTS_FAILED
@@ -272,6 +285,7 @@ class RunReport:
             "use_case": self.use_case,
             "check_mode": self.check,
             "accel": self.accel,
+            "worker": self.outcome.worker,
             "status": self.outcome.status,
             "rc": self.outcome.rc,
             "exit_code": int(self.exit_code),
@@ -286,3 +300,52 @@ class RunReport:
             "plays_not_run": list(self.plays_not_run),
             "notes": list(self.notes),
         }
+
+
+SEVERITY = (
+    ExitCode.BAD_INPUT,
+    ExitCode.ENVIRONMENT,
+    ExitCode.ANSIBLE_ERROR,
+    ExitCode.BUSY,
+    ExitCode.HOSTS_FAILED,
+    ExitCode.HOSTS_UNREACHABLE,
+    ExitCode.CANCELLED,
+    ExitCode.ERROR,
+    ExitCode.DRIFT,
+)
+"""Exit codes from the most to the least severe, for a command over several comuni."""
+
+
+def most_severe(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code of a command over several comuni: its most severe comune's."""
+    seen = set(codes)
+    return next((c for c in SEVERITY if c in seen), ExitCode.OK)
+
+
+@dataclass(frozen=True)
+class ComuneRun:
+    """One comune of a command over several comuni: its run, or why it did not run."""
+
+    comune: str
+    report: RunReport | None = None
+    error: str = ""
+    error_code: ExitCode = ExitCode.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Its error's code, else its run's."""
+        if self.error or self.report is None:
+            return self.error_code
+        return self.report.exit_code
+
+
+@dataclass(frozen=True)
+class ManyRuns:
+    """The runs of a command over several comuni (``enable A B C``), in the order given."""
+
+    results: tuple[ComuneRun, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The most severe comune's code."""
+        return most_severe(r.exit_code for r in self.results)

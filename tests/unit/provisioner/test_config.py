@@ -183,3 +183,27 @@ def test_fact_cache_lives_in_the_state_dir(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path / "state")
 
     assert settings.fact_cache_dir == tmp_path / "state" / "facts"
+
+
+def test_the_job_queue_is_chosen_in_the_config_file(tmp_path: Path) -> None:
+    config = _toml(
+        tmp_path / "c.toml",
+        'executor = "queue"\nredis_url = "rediss://provisioner@redis.example.it:6380/0"\n'
+        'queue_checks = "nightly"\n',
+    )
+    settings = load_settings(config)
+
+    assert settings.executor == "queue"
+    assert settings.redis_url == "rediss://provisioner@redis.example.it:6380/0"
+    assert (settings.queue_checks, settings.queue_changes) == ("nightly", "provisioner-changes")
+
+
+def test_a_redis_password_in_the_url_is_refused_naming_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROVISIONER_REDIS_URL", "redis://provisioner:hunter2@127.0.0.1:6379/0")
+    with pytest.raises(InputError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("environment PROVISIONER_REDIS_URL: redis_url:")
+    assert "carries a password" in message and "hunter2" not in message

@@ -19,6 +19,7 @@ from provisioner.core import comply, reports
 from provisioner.core.runs import history, list_runs
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.comply import NO_ROLE, CellState
+from provisioner.models.run import HostResult, PlaybookRequest, RunOutcome, RunStatus
 from tests.unit.fakes import (
     SLUG,
     ComuneFiles,
@@ -481,3 +482,54 @@ def test_one_comunes_unexpected_exception_never_stops_the_others(
     assert "Traceback" in text and "comply alpha" in text and SECRET not in text
     assert beta.exit_code == ExitCode.DRIFT
     assert run.exit_code == ExitCode.ERROR
+
+
+class _LosesRuns:
+    """An executor whose first ``lost`` runs lose their worker (recorded interrupted)."""
+
+    accel = "plain"
+
+    def __init__(self, lost: int) -> None:
+        self.lost = lost
+        self.runs = 0
+
+    def run(
+        self,
+        request: PlaybookRequest,
+        run_dir: Path,
+        *,
+        vault_password: str | None,
+        on_event: object = None,
+        cancel: object = None,
+    ) -> RunOutcome:
+        self.runs += 1
+        if self.runs <= self.lost:
+            return RunOutcome(
+                RunStatus.INTERRUPTED, -1, (), (), 1.0, 2.0, error="worker w1 stopped beating"
+            )
+        return RunOutcome(RunStatus.SUCCESSFUL, 0, (HostResult("gw-vpn-01", ok=3),), (), 1.0, 2.0)
+
+
+def test_a_comply_run_whose_worker_was_lost_runs_once_more_and_history_has_both(
+    settings: Settings, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    executor = _LosesRuns(lost=1)
+
+    (result,) = comply.comply(settings, [SLUG], report_dir=tmp_path, runner=executor).results
+
+    assert executor.runs == 2
+    assert result.exit_code == ExitCode.OK and result.report is not None
+    recorded = {r.id: r.status for r in list_runs(settings, SLUG, 10)}
+    assert recorded == {result.lost[0]: "interrupted", result.report.run_id: "successful"}
+
+
+def test_a_comply_run_lost_twice_is_not_run_a_third_time(
+    settings: Settings, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    executor = _LosesRuns(lost=5)
+
+    (result,) = comply.comply(settings, [SLUG], report_dir=tmp_path, runner=executor).results
+
+    assert executor.runs == 2 and len(result.lost) == 1
+    assert result.exit_code == ExitCode.ANSIBLE_ERROR
+    assert [r.status for r in list_runs(settings, SLUG, 10)] == ["interrupted", "interrupted"]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from provisioner.config import Settings
-from provisioner.core.enable import PLAYBOOK, enable
-from provisioner.errors import InventoryError
+from provisioner.core.enable import PLAYBOOK, enable, enable_many
+from provisioner.errors import ExitCode, InputError, InventoryError
 from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, stats
 
 
@@ -142,3 +142,32 @@ def test_the_inventory_the_run_uses_is_read_and_planned_under_the_lock(
     # a first read refuses bad input with nothing written; the run uses the one under the lock
     assert loads == [False, True]
     assert len(fake_ansible.calls) == 1
+
+
+def test_several_comuni_run_side_by_side_each_with_its_result(
+    settings: Settings, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
+) -> None:
+    make_comune("alpha")
+    make_comune("beta", settings={"comune_vpn_pool": "10.78.0.0/24", "comune_meeting_url": "x"})
+    make_comune("gamma", settings={"comune_vpn_pool": "10.79.0.0/24"})
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1, "changed": 1}})]
+    seen: list[str] = []
+
+    many = enable_many(
+        settings, ["alpha", "beta", "gamma"], parallel=2, on_result=lambda r: seen.append(r.comune)
+    )
+
+    assert [r.comune for r in many.results] == ["alpha", "beta", "gamma"]
+    assert sorted(seen) == ["alpha", "beta", "gamma"]
+    assert [r.exit_code for r in many.results] == [ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.OK]
+    assert "comune_meeting_url" in many.results[1].error
+    assert many.exit_code == ExitCode.BAD_INPUT
+    assert len(fake_ansible.calls) == 2
+
+
+def test_several_comuni_with_an_unknown_one_run_none(
+    settings: Settings, comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    with pytest.raises(InputError, match="no inventory for nowhere"):
+        enable_many(settings, [SLUG, "nowhere"])
+    assert fake_ansible.calls == []

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from provisioner.adapters import queue
 from provisioner.adapters.history import History
 from provisioner.adapters.runner import VAULT_PROMPT
 from provisioner.config import Settings
 from provisioner.core import runs
 from provisioner.core.inventory import load
-from provisioner.errors import AnsibleError, BusyError, ExitCode, InputError
+from provisioner.errors import AnsibleError, BusyError, ControllerError, ExitCode, InputError
 from provisioner.models.inventory import Inventory
 from provisioner.models.run import HostResult, HostState, PlaybookRequest, RunOutcome, RunStatus
 from tests.unit.fakes import (
@@ -405,3 +408,104 @@ def test_origin_names_the_terminal_or_systemd() -> None:
     assert origin({}, tty="/dev/pts/3") == "tty /dev/pts/3"
     assert origin({"INVOCATION_ID": "abc"}, tty="") == "systemd"
     assert origin({}, tty="") == "no terminal"
+
+
+# --- an executor that runs on other machines (the job queue) -----------------------------------
+
+
+class _Spanning:
+    """An executor on other machines: it holds comuni there, its outcome is the test's."""
+
+    accel = "plain"
+
+    def __init__(self, *statuses: RunStatus, busy: bool = False) -> None:
+        self.statuses = list(statuses) or [RunStatus.SUCCESSFUL]
+        self.busy = busy
+        self.held: list[str] = []
+        self.runs: list[PlaybookRequest] = []
+
+    @contextlib.contextmanager
+    def hold(self, comune: str) -> Iterator[None]:
+        if self.busy:
+            raise BusyError(f"comune {comune!r} is busy: a queued run holds its lock (elsewhere)")
+        self.held.append(comune)
+        try:
+            yield
+        finally:
+            self.held.remove(comune)
+
+    def run(
+        self,
+        request: PlaybookRequest,
+        run_dir: Path,
+        *,
+        vault_password: str | None,
+        on_event: object = None,
+        cancel: object = None,
+    ) -> RunOutcome:
+        assert self.held == [request.comune]  # held on the other machines for the whole run
+        self.runs.append(request)
+        status = self.statuses.pop(0)
+        hosts = () if status == RunStatus.INTERRUPTED else (HostResult("gw-vpn-01", ok=2),)
+        return RunOutcome(status, 0, hosts, (), 1.0, 2.0, worker="w1")
+
+
+def test_an_executor_on_other_machines_holds_the_comune_there_for_the_run(
+    settings: Settings, inventory: Inventory
+) -> None:
+    spanning = _Spanning()
+    report = runs.run_playbook(settings, _request(), inventory, runner=spanning)
+
+    assert len(spanning.runs) == 1 and spanning.held == []
+    assert report.outcome.worker == "w1"
+    summary = json.loads((report.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["worker"] == "w1"
+
+
+def test_a_comune_held_on_another_machine_refuses_before_anything_is_recorded(
+    settings: Settings, inventory: Inventory
+) -> None:
+    spanning = _Spanning(busy=True)
+    with pytest.raises(BusyError, match="a queued run holds its lock"):
+        runs.run_playbook(settings, _request(), inventory, runner=spanning)
+
+    assert spanning.runs == []
+    assert runs.list_runs(settings, None, 10) == []
+
+
+def test_a_run_its_executor_lost_is_recorded_interrupted_and_an_enable_is_not_run_again(
+    settings: Settings, inventory: Inventory
+) -> None:
+    spanning = _Spanning(RunStatus.INTERRUPTED)
+    report = runs.run_playbook(settings, _request(), inventory, runner=spanning)
+
+    assert len(spanning.runs) == 1
+    assert [r.status for r in runs.list_runs(settings, SLUG, 10)] == ["interrupted"]
+    assert report.exit_code == ExitCode.ANSIBLE_ERROR
+    (note,) = [n for n in report.notes if "not run again by itself" in n]
+    assert "'provisioner enable castelnuovo --check'" in note
+
+
+def test_fan_out_is_two_here_and_two_per_worker_with_the_queue(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runs.fan_out(settings, None) == 2
+    assert runs.fan_out(settings, 7) == 7
+    queued = settings.model_copy(update={"executor": "queue"})
+    monkeypatch.setattr(queue, "connect", lambda s: object())
+    monkeypatch.setattr(queue, "live_workers", lambda s, r: 3)
+    assert runs.fan_out(queued, None) == 6
+    monkeypatch.setattr(queue, "live_workers", lambda s, r: 0)
+    with pytest.raises(ControllerError, match="no `provisioner worker` listens"):
+        runs.fan_out(queued, None)
+
+
+def test_the_queue_executor_with_redis_unreachable_is_exit_8_before_anything_is_written(
+    settings: Settings, inventory: Inventory
+) -> None:
+    queued = settings.model_copy(update={"executor": "queue", "redis_url": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ControllerError, match="cannot be used") as caught:
+        runs.run_playbook(queued, _request(), inventory)
+
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
+    assert not settings.state_dir.exists()
