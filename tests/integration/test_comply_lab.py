@@ -28,7 +28,8 @@ UU_CONF = "/etc/apt/apt.conf.d/52provisioner-unattended-upgrades"
 EXPECTED = {
     ("lab-desk-01", "baseline", "Configure unattended-upgrades"),  # file edited
     ("laptop-01", "baseline", "Enable the APT timers"),  # service (timer) stopped
-    ("lab-rd-gw", "baseline", "Report the packages that would be installed"),  # package removed
+    # package removed: the package task itself (deb_packages) says "Would install ..."
+    ("lab-rd-gw", "baseline", "Install the missing packages"),
     ("lab-vpn-gw", "vpn_gateway", "Restore the configured peers on the running tunnel"),  # peer
 }
 

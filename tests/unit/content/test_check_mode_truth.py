@@ -53,17 +53,32 @@ def _action(task: dict[str, Any]) -> str:
     return next((k for k in task if k in SKIPPED_IN_CHECK or k in _ROLE_ACTIONS), "")
 
 
+def _role_names(tasks: Any) -> list[str]:
+    """Roles named by include_role/import_role tasks."""
+    names = []
+    for task in _tasks(tasks):
+        action = _action(task)
+        if action in _ROLE_ACTIONS:
+            names.append(task[action]["name"])
+    return names
+
+
 def roles_of(playbook: Path) -> list[str]:
-    """Roles the playbook applies: play ``roles:`` and include/import_role tasks."""
+    """Roles the playbook applies: play ``roles:``, include/import_role tasks of the plays, and
+    the roles those roles include or import (e.g. the shared ``nftables``)."""
     found: list[str] = []
     for play in yaml.safe_load(playbook.read_text(encoding="utf-8")) or []:
         for entry in play.get("roles") or []:
             found.append(entry if isinstance(entry, str) else entry["role"])
         for key in _TASK_KEYS:
-            for task in _tasks(play.get(key)):
-                action = _action(task)
-                if action in _ROLE_ACTIONS:
-                    found.append(task[action]["name"])
+            found.extend(_role_names(play.get(key)))
+    for role in found:  # grows while it is walked: roles of roles
+        for path in task_files(role):
+            found.extend(
+                name
+                for name in _role_names(yaml.safe_load(path.read_text(encoding="utf-8")))
+                if name not in found
+            )
     return list(dict.fromkeys(found))
 
 
@@ -112,7 +127,7 @@ def violations(tasks: list[dict[str, Any]]) -> list[str]:
 
 
 def test_the_enable_playbook_applies_roles() -> None:
-    assert {"baseline", "vpn_client", "vpn_gateway"} <= set(roles_of(PLAYBOOK))
+    assert {"baseline", "vpn_client", "vpn_gateway", "nftables"} <= set(roles_of(PLAYBOOK))
 
 
 @pytest.mark.parametrize("role", roles_of(PLAYBOOK))

@@ -1,0 +1,111 @@
+"""Filters that turn a comune's inventory into role inputs (role defaults and the enable playbook).
+
+Each function is the one place where a piece of the inventory's shape (``comune_rdp_users``,
+``comune_rdp_desktops``, ``comune_vpn_allowed_services``, the endpoints' host variables) is
+read; the roles' defaults and ``playbooks/enable_remote_work.yml`` call them in one line.
+Plain Python, so ``tests/unit/content/test_filters.py`` tests them without Ansible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+DOCUMENTATION = """
+name: comune
+short_description: The comune inventory's mapping to role inputs
+description:
+  - vpn_peers, rdp_listeners, rdp_prober and service_target (see each function's docstring).
+"""
+
+# xrdp's and Windows' RDP port, when a desktop of comune_rdp_desktops names none.
+RDP_PORT = 3389
+
+
+def vpn_peers(
+    endpoints: Iterable[str], hostvars: Mapping[str, Any], exclude: Iterable[str] = ()
+) -> list[dict[str, str]]:
+    """One WireGuard peer per endpoint that has a tunnel address.
+
+    Args:
+        endpoints: inventory names of the endpoints (``groups['endpoints']``).
+        hostvars: Ansible's ``hostvars``: ``vpn_client_address`` (allocated by provisioner) and
+            ``vpn_client_public_key`` (published by ``vpn_client`` in this run; empty when the
+            endpoint did not publish one: offline, outside ``--limit``, new in check mode).
+        exclude: endpoints being decommissioned (``provisioner_retired``): no peer.
+
+    Returns:
+        ``[{name, public_key, address}]`` in the order of ``endpoints``.
+    """
+    gone = set(exclude or ())
+    peers = []
+    for host in endpoints or ():
+        if host in gone or host not in hostvars:
+            continue
+        host_vars = hostvars[host]
+        address = host_vars.get("vpn_client_address")
+        if address is None:
+            continue
+        peers.append(
+            {
+                "name": str(host),
+                "public_key": str(host_vars.get("vpn_client_public_key") or ""),
+                "address": str(address),
+            }
+        )
+    return peers
+
+
+def rdp_listeners(
+    users: Iterable[Mapping[str, Any]], desktops: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One fixed-target RD gateway listener per user whose desktop is a known desktop.
+
+    Args:
+        users: ``comune_rdp_users`` (``name``, ``desktop``, ``port``, optional ``endpoint``).
+        desktops: ``comune_rdp_desktops`` (``name``, ``address``, optional ``port``).
+
+    Returns:
+        ``[{name, port, target, target_port}]`` for ``rd_gateway_listeners``, in user order.
+    """
+    by_name = {d["name"]: d for d in desktops or ()}
+    return [
+        {
+            "name": user["name"],
+            "port": user["port"],
+            "target": by_name[user["desktop"]]["address"],
+            "target_port": by_name[user["desktop"]].get("port", RDP_PORT),
+        }
+        for user in users or ()
+        if user.get("desktop") in by_name
+    ]
+
+
+def rdp_prober(users: Iterable[Mapping[str, Any]], desktop: str) -> dict[str, Any]:
+    """The user whose endpoint proves a desktop's RDP readiness: the first of ``desktop``'s
+    users that names an ``endpoint`` (the probe connects from there, through that user's
+    listener, as the user would). ``{}`` when no user of the desktop names one."""
+    return next(
+        (dict(u) for u in users or () if u.get("desktop") == desktop and u.get("endpoint")), {}
+    )
+
+
+def service_target(services: Iterable[Mapping[str, Any]], name: str) -> str:
+    """``address:port`` of the service called ``name`` (its address without a prefix length),
+    as a TCP readiness target; ``""`` when there is no such service."""
+    found = next((s for s in services or () if name and s.get("name") == name), None)
+    if found is None:
+        return ""
+    return f"{str(found['address']).split('/')[0]}:{found['port']}"
+
+
+class FilterModule:
+    """Ansible's entry point for this file's filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "vpn_peers": vpn_peers,
+            "rdp_listeners": rdp_listeners,
+            "rdp_prober": rdp_prober,
+            "service_target": service_target,
+        }

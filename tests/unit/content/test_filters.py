@@ -1,0 +1,85 @@
+"""plugins/filter/comune.py: the comune inventory's mapping to role inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.unit.content.plugins import load_plugin
+
+comune = load_plugin("filter", "comune")
+
+KEY_1 = "A" * 43 + "="
+USERS = [
+    {"name": "mrossi", "desktop": "desk-01", "port": 3389, "endpoint": "laptop-01"},
+    {"name": "lbianchi", "desktop": "desk-01", "port": 3390, "endpoint": "laptop-02"},
+    {"name": "gverdi", "desktop": "desk-02", "port": 3391},
+    {"name": "orphan", "desktop": "desk-09", "port": 3392, "endpoint": "laptop-09"},
+]
+DESKTOPS = [
+    {"name": "desk-01", "address": "10.89.1.21"},
+    {"name": "desk-02", "address": "10.89.1.22", "port": 3399},
+]
+
+
+def test_vpn_peers_one_per_endpoint_with_an_address() -> None:
+    hostvars: dict[str, dict[str, Any]] = {
+        "laptop-01": {"vpn_client_address": "10.77.0.11", "vpn_client_public_key": KEY_1},
+        # Not reached in this run: no key, the gateway keeps the peer it has.
+        "laptop-02": {"vpn_client_address": "10.77.0.12"},
+        # No address allocated yet: not a peer.
+        "laptop-03": {},
+        "laptop-04": {"vpn_client_address": "10.77.0.14", "vpn_client_public_key": None},
+    }
+    assert comune.vpn_peers(["laptop-01", "laptop-02", "laptop-03", "laptop-04"], hostvars) == [
+        {"name": "laptop-01", "public_key": KEY_1, "address": "10.77.0.11"},
+        {"name": "laptop-02", "public_key": "", "address": "10.77.0.12"},
+        {"name": "laptop-04", "public_key": "", "address": "10.77.0.14"},
+    ]
+
+
+def test_vpn_peers_leaves_out_the_retired_and_unknown_hosts() -> None:
+    hostvars = {
+        "laptop-01": {"vpn_client_address": "10.77.0.11"},
+        "laptop-02": {"vpn_client_address": "10.77.0.12"},
+    }
+    peers = comune.vpn_peers(["laptop-01", "laptop-02", "ghost"], hostvars, ["laptop-02"])
+    assert [p["name"] for p in peers] == ["laptop-01"]
+    assert comune.vpn_peers(None, hostvars) == []
+
+
+def test_rdp_listeners_lead_each_user_to_their_desktop() -> None:
+    assert comune.rdp_listeners(USERS, DESKTOPS) == [
+        {"name": "mrossi", "port": 3389, "target": "10.89.1.21", "target_port": 3389},
+        {"name": "lbianchi", "port": 3390, "target": "10.89.1.21", "target_port": 3389},
+        {"name": "gverdi", "port": 3391, "target": "10.89.1.22", "target_port": 3399},
+    ]
+    assert comune.rdp_listeners([], DESKTOPS) == []
+    assert comune.rdp_listeners(USERS, None) == []
+
+
+def test_rdp_prober_is_the_desktops_first_user_with_an_endpoint() -> None:
+    assert comune.rdp_prober(USERS, "desk-01") == USERS[0]
+    assert comune.rdp_prober(USERS, "desk-02") == {}
+    assert comune.rdp_prober(USERS, "desk-03") == {}
+    assert comune.rdp_prober(None, "desk-01") == {}
+
+
+def test_service_target_is_address_and_port_of_the_named_service() -> None:
+    services = [
+        {"name": "rdp-gateway", "address": "10.89.1.11/32", "port": 3389, "proto": "tcp"},
+        {"name": "intranet", "address": "10.89.1.30", "port": 80, "proto": "tcp"},
+    ]
+    assert comune.service_target(services, "rdp-gateway") == "10.89.1.11:3389"
+    assert comune.service_target(services, "intranet") == "10.89.1.30:80"
+    assert comune.service_target(services, "mail") == ""
+    assert comune.service_target(services, "") == ""
+    assert comune.service_target(None, "intranet") == ""
+
+
+def test_the_filters_are_exported_to_ansible() -> None:
+    assert set(comune.FilterModule().filters()) == {
+        "vpn_peers",
+        "rdp_listeners",
+        "rdp_prober",
+        "service_target",
+    }
