@@ -126,9 +126,9 @@ def _run(tmp_path: Path) -> dict[str, object]:
         "ANSIBLE_NOCOLOR": "1",
         "DRYRUN_FACTS": json.dumps(WINDOWS_FACTS),
     }
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", str(inventory)]
-        + [str(PLAYBOOK)],
+        [str(ansible_playbook), "--check", "-i", str(inventory), str(PLAYBOOK)],
         env=env,
         capture_output=True,
         text=True,
