@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from provisioner.cli import comply, enable, helpdesk, inventory, lab, pending, render, runs
+from provisioner.cli import (
+    bundle,
+    comply,
+    enable,
+    helpdesk,
+    inventory,
+    lab,
+    pending,
+    render,
+    runs,
+)
 from provisioner.config import load_settings
 from provisioner.errors import ProvisionerError
 
@@ -53,7 +63,7 @@ def root(
 
 
 # Every command module registers its commands the same way, in the order `--help` lists them.
-for module in (enable, comply, helpdesk, pending, inventory, runs, lab):
+for module in (enable, comply, helpdesk, bundle, pending, inventory, runs, lab):
     module.register(app)
 
 
