@@ -30,6 +30,7 @@ from provisioner.config import Settings
 from provisioner.core import presence, rdp_files, vpn
 from provisioner.core.enable import PLAYBOOK
 from provisioner.core.runs import executor, history, run_playbook
+from provisioner.core.secrets import require_vault_password
 from provisioner.errors import ExitCode, InputError
 from provisioner.models.bundle import BundleCreated, BundleFile, BundleList, BundleRevoked
 from provisioner.models.inventory import (
@@ -48,6 +49,8 @@ USE_CASE = "bundle"
 REVOKE = "bundle-revoke"
 PUBLIC_KEY_PROBE = "public key"
 """The terminator's ``Presence: public key`` task (roles vpn_gateway and netgear)."""
+INSTRUCTIONS = "istruzioni.html"
+"""The one-page instruction sheet inside the bundle (printable; its body shows in the page)."""
 KEEPALIVE = 25
 """Seconds: a device behind NAT keeps its tunnel open (and its handshakes fresh)."""
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
@@ -231,11 +234,12 @@ def create(
         address = vpn.free_address(fresh, device, day)
         writer = InventoryWriter(settings.comune_dir(comune))
         writer.set_host(device, BUNDLES, {})
+        # Quoted: a user or host called "no" or "null" stays a string for every YAML reader.
         values: dict[str, object] = {
             vpn.ADDRESS_VAR: str(address),
-            "bundle_user": user,
-            "bundle_desktop": rdp_user.desktop,
-            "bundle_public_key": keys.public,
+            "bundle_user": quoted(user),
+            "bundle_desktop": quoted(rdp_user.desktop),
+            "bundle_public_key": quoted(keys.public),
             "bundle_created": quoted(_now().isoformat(timespec="seconds")),
         }
         if expires is not None:
@@ -374,7 +378,7 @@ def _files(
         "user": rdp_user.name,
         "expires": expires,
         "tunnel": tunnel,
-        "files": {f.name: f for f in files},
+        "files": [*(f.name for f in files), INSTRUCTIONS],
         "rdp": f"{rdp_user.name}.rdp" if gateway is not None else "",
         "ca": f"ca-{settings.comune_slug}.crt" if ca else "",
         "qr_src": "data:image/png;base64," + base64.b64encode(files[1].data).decode("ascii"),
@@ -382,7 +386,7 @@ def _files(
     }
     files.append(
         BundleFile(
-            "istruzioni.html",
+            INSTRUCTIONS,
             "text/html",
             page.render(**context, standalone=True).encode("utf-8"),
         )
@@ -399,7 +403,7 @@ def _sealed_page(
     phrase: str,
 ) -> str:
     """The bundle: one HTML page that opens in any browser with the passphrase (WebCrypto)."""
-    instructions = next(f for f in files if f.name == "istruzioni.html")
+    instructions = next(f for f in files if f.name == INSTRUCTIONS)
     payload = {
         "html": _fragment(instructions.data.decode("utf-8")),
         "files": [
@@ -445,8 +449,6 @@ def list_bundles(
     inventory = YamlDirectorySource(settings.inventory_dir).load(comune)
     terminator = inventory.settings.comune_vpn_terminator
     if refresh and any(h.issued for h in inventory.group(BUNDLES)):
-        from provisioner.core.secrets import require_vault_password  # noqa: PLC0415
-
         reading = presence.read(
             settings,
             inventory,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -51,20 +52,22 @@ def key_published(host: str = "gw-vpn-01", key: str = GATEWAY_KEY) -> list[dict[
     ]
 
 
-def devices() -> dict[str, dict[str, Any]]:
+def devices(today: datetime.date | None = None) -> dict[str, dict[str, Any]]:
+    """pc-a valid for a month, pc-b expired yesterday, pc-c without expiry, pc-d not issued."""
+    day = today or datetime.date.today()
     issued = {"bundle_user": "mrossi", "bundle_created": "2026-11-02T09:00:00+00:00"}
     return {
         "pc-a": {
             **issued,
             "vpn_client_address": "10.77.0.10",
             "bundle_public_key": GATEWAY_KEY,
-            "bundle_expires": "2027-01-01",
+            "bundle_expires": (day + datetime.timedelta(days=30)).isoformat(),
         },
         "pc-b": {
             **issued,
             "vpn_client_address": "10.77.0.11",
             "bundle_public_key": OTHER_KEY,
-            "bundle_expires": "2026-12-01",
+            "bundle_expires": (day - datetime.timedelta(days=1)).isoformat(),
         },
         "pc-c": {
             **issued,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import ExitCode
-from tests.unit.fakes import GROUP_HOSTS, SLUG, ComuneFiles, FakeAnsibleRunner, stats
-from tests.unit.provisioner.bundles import devices, key_published, rdp_comune
+from provisioner.models.run import format_seen
+from tests.unit.fakes import GROUP_HOSTS, SLUG, ComuneFiles, FakeAnsibleRunner, on_ok, stats
+from tests.unit.provisioner.bundles import GATEWAY_KEY, devices, key_published, rdp_comune
 from tests.unit.provisioner.cli.conftest import Cli
 
 
@@ -73,9 +75,8 @@ def test_list_and_revoke(
 
     assert listed.exit_code == 0, listed.output
     rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if "│" in line}
-    assert (
-        "mrossi" in rows["pc-a"] and "10.77.0.10" in rows["pc-a"] and "2027-01-01" in rows["pc-a"]
-    )
+    expires = devices()["pc-a"]["bundle_expires"]
+    assert all(text in rows["pc-a"] for text in ("mrossi", "10.77.0.10", expires))
     assert "not issued" in rows["pc-d"]
     assert "last seen as remembered" in listed.stdout
 
@@ -86,3 +87,31 @@ def test_list_and_revoke(
     assert "pc-a revoked in comune castelnuovo, VPN address 10.77.0.10 is free" in revoked.stdout
     again = cli("bundle", "revoke", SLUG, "pc-a")
     assert again.exit_code == ExitCode.BAD_INPUT and "no bundle's device" in again.stderr
+
+
+def test_comply_prints_each_bundles_peer_and_last_handshake(
+    cli: Cli, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
+) -> None:
+    rdp_comune(make_comune, {**GROUP_HOSTS, "bundles": devices()})
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = [
+        on_ok(
+            "gw-vpn-01",
+            "Presence: peers",
+            "vpn_presence",
+            stdout_lines=[f"{GATEWAY_KEY} 10.77.0.10/32 {int(now - 30)} 198.51.100.7:41000"],
+        ),
+        stats(**{"gw-vpn-01": {"ok": 1}}),
+    ]
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 3}})]
+
+    result = cli("comply", SLUG)
+
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if "bundle " in line}
+    seen, expires = format_seen(int(now - 30)), devices()["pc-a"]["bundle_expires"]
+    assert lines["pc-a"] == (
+        f"  bundle pc-a (mrossi, 10.77.0.10): active, last seen {seen}, expires {expires}"
+    )
+    assert lines["pc-c"].endswith("(mrossi, 10.77.0.12): peer missing, last seen never")
+    assert "pc-d (-, no address): not issued" in lines["pc-d"]

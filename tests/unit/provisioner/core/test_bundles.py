@@ -475,7 +475,7 @@ def _peers_now(now: float) -> list[dict[str, Any]]:
 def test_list_shows_each_device_its_peer_and_last_handshake(
     settings: Settings, make_comune: Callable[..., ComuneFiles], fake_ansible: FakeAnsibleRunner
 ) -> None:
-    rdp_comune(make_comune, {**GROUP_HOSTS, "bundles": devices()})
+    rdp_comune(make_comune, {**GROUP_HOSTS, "bundles": devices(TODAY)})
     now = time.time()
     fake_ansible.by_playbook["presence.yml"] = _peers_now(now)
 
