@@ -7,6 +7,8 @@ packages=(
   netavark aardvark-dns iptables
   python3 python3-venv python3-dev gcc openssh-client sqlite3 git make ca-certificates
   chromium
+  # decodes the QR code of an enrolment bundle in the lab test (zbarimg)
+  zbar-tools
   # the lab's package cache (provisioner starts it itself: adapters/aptcache.py)
   apt-cacher-ng
 )
