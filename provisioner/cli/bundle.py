@@ -13,7 +13,7 @@ from rich.text import Text
 from provisioner.cli import render
 from provisioner.cli.common import NO_ACCEL, cancellable, command, run_settings, settings_of
 from provisioner.errors import ExitCode, InputError
-from provisioner.models.run import format_seen
+from provisioner.models.run import BundleState, format_seen
 
 if TYPE_CHECKING:
     from provisioner.models.bundle import BundleCreated
@@ -122,7 +122,7 @@ def bundle_list(
             b.created.strftime("%Y-%m-%d %H:%M UTC") if b.created else "-",
             b.expires.isoformat() if b.expires else "-",
             str(b.state),
-            format_seen(b.last_seen),
+            "-" if b.state == BundleState.NOT_ISSUED else format_seen(b.last_seen),
         )
     render.console.print(table)
     if listing.note:

@@ -457,7 +457,7 @@ def list_bundles(
             cancel=cancel,
         )
     else:
-        reading = presence.Presence(terminator, 0.0, error="not asked (--no-refresh)")
+        reading = presence.Presence(terminator, 0.0, error="--no-refresh")
     note = reading.error or reading.down
     reading = presence.recalled(settings, inventory, reading)
     statuses = presence.bundle_statuses(inventory, reading, today or datetime.date.today())

@@ -504,7 +504,7 @@ def test_list_shows_each_device_its_peer_and_last_handshake(
     fake_ansible.calls.clear()
     cached = bundles.list_bundles(settings, SLUG, refresh=False, today=TODAY)
     assert fake_ansible.calls == []
-    assert "not asked" in cached.note
+    assert cached.note == "--no-refresh"
     states = {b.name: (b.state, b.last_seen) for b in cached.bundles}
     assert states["pc-a"] == (BundleState.UNKNOWN, pytest.approx(int(now - 30)))
     assert states["pc-b"] == (BundleState.EXPIRED, None)
