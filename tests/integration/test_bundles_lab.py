@@ -216,6 +216,28 @@ def _tunnel_up(lab: LabEnv) -> None:
     assert up.returncode == 0, up.stdout + up.stderr
 
 
+def _rdp_session(lab: LabEnv, arguments: str, *, wait: int, hold: int) -> subprocess.Popen[str]:
+    """The remote-desktop scenario's client script in the PC: xfreerdp3 under Xvfb, the screen
+    watched until the remote desktop shows (SHOT), the session held ``hold`` seconds or until
+    SHOT.stop appears. Its arguments (the password among them) go through standard input."""
+    session = subprocess.Popen(
+        [
+            "podman", "exec", "-i", "-e", "SHOT=/tmp/desk.png", "-e", f"BACKGROUND={BACKGROUND}",
+            "-e", f"WAIT={wait}", "-e", f"HOLD={hold}", PC,
+            "bash", "-c", "RDP_ARGS=$(cat) exec /usr/local/bin/rdp_session.sh",
+        ],
+        env=lab.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert session.stdin is not None
+    session.stdin.write(arguments)
+    session.stdin.close()
+    return session
+
+
 @pytest.fixture(scope="module")
 def bundle(lab: LabEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
     """The lab converged, a bundle issued for mrossi, and the personal PC with only the bundle."""
@@ -353,45 +375,24 @@ def test_the_rdp_file_opens_a_session_on_the_users_desktop(bundle: Bundle, tmp_p
         stdin=f"{USER}:{password}\n",
     )
     assert made.returncode == 0, made.stderr
-    # The instructions' Linux step: trust the comune's CA system-wide.
-    trusted = _sh(
-        lab,
-        f"cp {DOWNLOADS}/ca-lab.crt /usr/local/share/ca-certificates/ && update-ca-certificates",
-    )
-    assert trusted.returncode == 0, trusted.stderr
     for tool in ("rdp_session.sh", "rdp_screen.py"):
         copied = lab.podman("cp", str(RDP_TOOLS / tool), f"{PC}:/usr/local/bin/{tool}")
         assert copied.returncode == 0
     # The .rdp file as downloaded: FreeRDP reads host, port, user and options from it. Only the
     # password is typed, and the gateway's certificate must verify (no prompt, no exception).
     arguments = f"{DOWNLOADS}/{USER}.rdp\n/p:{password}\n/cert:deny"
-    session = subprocess.Popen(
-        [
-            "podman",
-            "exec",
-            "-i",
-            "-e",
-            "SHOT=/tmp/desk.png",
-            "-e",
-            f"BACKGROUND={BACKGROUND}",
-            "-e",
-            "WAIT=90",
-            "-e",
-            "HOLD=60",
-            PC,
-            "bash",
-            "-c",
-            "RDP_ARGS=$(cat) exec /usr/local/bin/rdp_session.sh",
-        ],
-        env=lab.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # Before the comune's CA is trusted the client refuses the gateway and sends no password.
+    refused = _rdp_session(lab, arguments, wait=30, hold=0)
+    output = refused.communicate(timeout=90)[0]
+    assert refused.returncode == 1 and "certificate not trusted" in output, output
+    assert lab.podman("exec", DESK, "pgrep", "-u", USER).returncode != 0
+    # The instructions' Linux step: trust the comune's CA system-wide.
+    trusted = _sh(
+        lab,
+        f"cp {DOWNLOADS}/ca-lab.crt /usr/local/share/ca-certificates/ && update-ca-certificates",
     )
-    assert session.stdin is not None
-    session.stdin.write(arguments)
-    session.stdin.close()
+    assert trusted.returncode == 0, trusted.stderr
+    session = _rdp_session(lab, arguments, wait=90, hold=60)
     try:
         end = time.monotonic() + 100
         while _pc(lab, "test", "-s", "/tmp/desk.png").returncode != 0:
