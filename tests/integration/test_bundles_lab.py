@@ -81,7 +81,8 @@ class Bundle:
 
 
 def _pc(lab: LabEnv, *command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return lab.podman("exec", "-i", PC, *command, stdin=stdin)
+    """A command in the personal PC (``stdin`` fed to it)."""
+    return lab.podman("exec", *(("-i",) if stdin is not None else ()), PC, *command, stdin=stdin)
 
 
 def _sh(lab: LabEnv, script: str) -> subprocess.CompletedProcess[str]:
