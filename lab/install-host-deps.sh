@@ -9,6 +9,8 @@ packages=(
   chromium
   # the web console's browser tests drive Debian's Chromium through its own driver (Selenium)
   chromium-driver
+  # decodes the QR code of an enrolment bundle in the lab test (zbarimg)
+  zbar-tools
   # the lab's package cache (provisioner starts it itself: adapters/aptcache.py)
   apt-cacher-ng
   # the job queue's Redis in the tests and benchmarks (started privately: adapters/redis_server.py)

@@ -8,6 +8,7 @@ Plain Python, so ``tests/unit/content/test_filters.py`` tests them without Ansib
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -23,36 +24,39 @@ RDP_PORT = 3389
 
 
 def vpn_peers(
-    endpoints: Iterable[str], hostvars: Mapping[str, Any], exclude: Iterable[str] = ()
+    hosts: Iterable[str],
+    hostvars: Mapping[str, Any],
+    exclude: Iterable[str] = (),
+    today: str | datetime.date | None = None,
 ) -> list[dict[str, str]]:
-    """One WireGuard peer per endpoint that has a tunnel address.
+    """One WireGuard peer per endpoint or bundle's device that has a tunnel address.
 
     Args:
-        endpoints: inventory names of the endpoints (``groups['endpoints']``).
+        hosts: inventory names of the peers (``groups['endpoints'] + groups['bundles']``).
         hostvars: Ansible's ``hostvars``: ``vpn_client_address`` (allocated by provisioner) and
-            ``vpn_client_public_key`` (published by ``vpn_client`` in this run; empty when the
-            endpoint did not publish one: offline, outside ``--limit``, new in check mode).
-        exclude: endpoints being decommissioned (``provisioner_retired``): no peer.
+            the public key: ``vpn_client_public_key`` (published by ``vpn_client`` in this run;
+            empty when the endpoint did not publish one: offline, outside ``--limit``, new in
+            check mode) or ``bundle_public_key`` (a bundle's device, recorded in the inventory).
+        exclude: endpoints being decommissioned, bundles being revoked (``provisioner_retired``).
+        today: ISO date (default: the controller's); a bundle whose ``bundle_expires`` is
+            earlier has expired and gets no peer.
 
     Returns:
-        ``[{name, public_key, address}]`` in the order of ``endpoints``.
+        ``[{name, public_key, address}]`` in the order of ``hosts``.
     """
     gone = set(exclude or ())
+    day = str(today or datetime.date.today().isoformat())
     peers = []
-    for host in endpoints or ():
+    for host in hosts or ():
         if host in gone or host not in hostvars:
             continue
         host_vars = hostvars[host]
         address = host_vars.get("vpn_client_address")
-        if address is None:
+        expires = host_vars.get("bundle_expires")
+        if address is None or (expires and str(expires) < day):
             continue
-        peers.append(
-            {
-                "name": str(host),
-                "public_key": str(host_vars.get("vpn_client_public_key") or ""),
-                "address": str(address),
-            }
-        )
+        key = host_vars.get("vpn_client_public_key") or host_vars.get("bundle_public_key")
+        peers.append({"name": str(host), "public_key": str(key or ""), "address": str(address)})
     return peers
 
 

@@ -15,6 +15,7 @@ from provisioner.models.inventory import (
     ComuneSettings,
     Host,
     Inventory,
+    bundle_problems,
     meeting_problems,
     netgear_problems,
     rdp_problems,
@@ -23,7 +24,7 @@ from provisioner.names import did_you_mean
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 _HOST_FIELDS = {"ansible_host", "ansible_port", "vpn_client_address", "provisioner_management"} | {
-    name for name in Host.model_fields if name.startswith("meeting_client_")
+    name for name in Host.model_fields if name.startswith(("meeting_client_", "bundle_"))
 }
 _INVENTORY_SUFFIXES = (".yml", ".yaml")
 
@@ -325,8 +326,8 @@ class _Reader:
             origin: dict[str, str] = entry.pop("origin", {})
             try:
                 hosts[name] = Host(**{**entry, "groups": tuple(entry["groups"]), "origins": origin})
-                for key, message in netgear_problems(hosts[name]):
-                    path = self.directory.parent.parent / entry["source"]
+                for key, message in netgear_problems(hosts[name]) + bundle_problems(hosts[name]):
+                    path = self.directory.parent.parent / origin.get(key, entry["source"])
                     self.problem(path, message, field=key, host=name)
             except ValidationError as exc:
                 for err in exc.errors():

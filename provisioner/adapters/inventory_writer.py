@@ -15,9 +15,13 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from provisioner.adapters.files import atomic_write
 from provisioner.errors import InputError
+from provisioner.models.inventory import BUNDLES
 
 HOSTS_FILE = "hosts.yml"
 """Where new hosts go when the comune has no hosts file defining their group yet."""
+GROUP_FILES = {BUNDLES: "bundles.yml"}
+"""Groups whose first host starts a hosts file of its own: bundles' devices are written by
+`bundle create` and `inventory import`, while `lab up` regenerates the lab's hosts.yml."""
 
 _SUFFIXES = (".yml", ".yaml")
 
@@ -134,6 +138,10 @@ class InventoryWriter:
             for group, body in children.items():
                 yield from self._walk(body, (str(group),))
 
+    def hosts_of(self, path: Path) -> list[str]:
+        """The hosts one hosts file lists, in any group."""
+        return [str(name) for _, hosts in self._groups_of(path) for name in hosts]
+
     def current_hosts(self) -> dict[str, CurrentHost]:
         """Every host of the staged state with its groups and effective variables.
 
@@ -164,7 +172,8 @@ class InventoryWriter:
         """Put ``name`` in top-level ``group`` and set its variables (``None`` removes a key).
 
         The host stays in the file that already lists it in ``group``; otherwise it is added
-        to the first hosts file that has ``group``, else to ``hosts.yml``. A variable already
+        to the first hosts file that has ``group``, else to ``hosts.yml`` (``bundles.yml`` for
+        group ``bundles``, see :data:`GROUP_FILES`). A variable already
         set in ``host_vars/<name>.yml`` is updated there (it would win over an inline one).
         """
         entry = self._find_entry(name, group) or self._add_entry(name, group)
@@ -228,7 +237,7 @@ class InventoryWriter:
         return None
 
     def _add_entry(self, name: str, group: str) -> CommentedMap:
-        target = self.dir / HOSTS_FILE
+        target = self.dir / GROUP_FILES.get(group, HOSTS_FILE)
         for path in self.hosts_files():
             if any(lineage == (group,) for lineage, _ in self._groups_of(path)):
                 target = path

@@ -44,7 +44,8 @@ _STAT_KEYS = {
 READINESS_PREFIX = "Readiness: "
 """Tasks named ``Readiness: <check>`` prove a capability works; their outcome is reported."""
 PRESENCE_PREFIX = "Presence: "
-"""Read-only tasks named ``Presence: <check>``: the core reads their output (peers' handshakes)."""
+"""Read-only tasks named ``Presence: <check>``: the core reads their output (their stdout lines,
+or a debug task's message): peers' handshakes, a terminator's public key."""
 COUNTED_FAILURE = "provisioner_counts_as_failed"
 """Result key of a failure a task ignores so that Ansible goes on with the other plays (a
 network device failing must not end the comune's run), which provisioner still counts."""
@@ -264,12 +265,16 @@ class _Collector:
         elif name in {"runner_on_ok", "runner_on_failed"} and task.startswith(PRESENCE_PREFIX):
             res = data.get("res") or {}
             ok = name == "runner_on_ok"
+            lines = res.get("stdout_lines")
+            if lines is None and ok:
+                # A debug task's message (e.g. a terminator's public key).
+                lines = str(res.get("msg") or "").splitlines()
             self.probes.append(
                 Probe(
                     host,
                     task.removeprefix(PRESENCE_PREFIX).strip(),
                     ok,
-                    tuple(str(line) for line in res.get("stdout_lines") or ()),
+                    tuple(str(line) for line in lines or ()),
                     # A read-only script says why on stderr ("non-zero return code" says nothing).
                     "" if ok else redact(str(res.get("stderr") or "").strip() or _message(res)),
                 )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from provisioner.cli import (
+    bundle,
     comply,
     console,
     enable,
@@ -64,7 +65,7 @@ def root(
 
 
 # Every command module registers its commands the same way, in the order `--help` lists them.
-for module in (enable, comply, helpdesk, pending, inventory, runs, queue, lab, console):
+for module in (enable, comply, helpdesk, bundle, pending, inventory, runs, queue, lab, console):
     module.register(app)
 
 

@@ -14,6 +14,7 @@ from rich.text import Text
 from provisioner.cli import render
 from provisioner.cli.common import NO_ACCEL, cancellable, command, run_settings, settings_of
 from provisioner.errors import ExitCode
+from provisioner.models.run import BundleState, format_seen
 
 if TYPE_CHECKING:
     from provisioner.core.schedule import Scope
@@ -69,6 +70,15 @@ def result_line(result: ComuneResult) -> None:
     for check in outcome.readiness:
         if not check.ok:
             render.console.print(f"  [red]readiness[/] {check.host}: {check}")
+    for b in result.report.bundles:
+        fine = b.state in {BundleState.ACTIVE, BundleState.NOT_ISSUED, BundleState.EXPIRED}
+        expires = f", expires {b.expires.isoformat()}" if b.expires else ""
+        render.console.print(
+            f"  [{'green' if fine else 'yellow'}]bundle[/] {b.name} ({b.user or '-'}, "
+            f"{b.address or 'no address'}): {b.state}, last seen {format_seen(b.last_seen)}"
+            f"{expires}",
+            soft_wrap=True,
+        )
     if result.drift:
         render.console.print(drift_lines(list(result.drift)))
     if result.files is not None:

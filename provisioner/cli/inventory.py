@@ -92,6 +92,13 @@ def _render_import(result: ImportResult) -> None:
                 "; ".join(change.changes),
             )
     console.print(table)
+    if result.bundles:
+        console.print(
+            f"[blue]bundle devices[/] (Windows or macOS: not managed, no run reaches them; give "
+            f"each a bundle with `provisioner bundle create {result.comune} --user <user> --name "
+            f"<device>`): {', '.join(result.bundles)}",
+            soft_wrap=True,
+        )
     if result.not_in_file:
         console.print(
             f"[dim]kept, not in the file: {', '.join(result.not_in_file)}[/]", soft_wrap=True

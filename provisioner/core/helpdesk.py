@@ -60,21 +60,13 @@ def locate(settings: Settings, name: str, comune: str | None = None) -> Located:
     return Located(host, inventory)
 
 
-def _terminator(inventory: Inventory) -> str | None:
-    """The comune's VPN terminator when provisioner manages it (Linux gateway or gear)."""
-    name = inventory.settings.comune_vpn_terminator
-    if name and name in inventory.hosts:
-        return name
-    return None
-
-
-def _peer_hosts(inventory: Inventory) -> list[str]:
-    """Every host holding the endpoints' peers: the terminator and gear acting as concentrator."""
-    hosts = [name] if (name := _terminator(inventory)) else []
-    for host in inventory.group("netgear"):
-        if host.variables.get("netgear_role") == "vpn_concentrator" and host.name not in hosts:
-            hosts.append(host.name)
-    return hosts
+def _not_a_bundle(host: Host, inventory: Inventory, instead: str) -> None:
+    """Refuse a bundle's device: no run reaches it over SSH."""
+    if host.is_bundle:
+        raise InputError(
+            f"{host.name!r} is a bundle's device of comune {inventory.comune!r} (not managed "
+            f"over SSH); {instead} {inventory.comune} {host.name}"
+        )
 
 
 def reprovision(
@@ -143,6 +135,7 @@ def _reprovision_locked(
     """:func:`reprovision` under the comune's lock."""
     name = located.host.name
     inventory, host = located.inventory, located.host
+    _not_a_bundle(host, inventory, "give it a new bundle: `provisioner bundle revoke`, then create")
     is_endpoint = "endpoints" in host.groups
     if rotate_keys and not is_endpoint:
         raise InputError(
@@ -156,11 +149,11 @@ def _reprovision_locked(
     new_address = allocation.new.get(name) if is_endpoint else None
     limit = [name]
     extravars: dict[str, object] = {}
-    terminator = _terminator(inventory) if is_endpoint else None
-    peer_hosts = [h for h in _peer_hosts(inventory) if h != name] if is_endpoint else []
-    if peer_hosts:
-        limit.extend(peer_hosts)
-        extravars["provisioner_peer_only"] = peer_hosts
+    terminator = vpn.terminator(inventory) if is_endpoint else None
+    holders = [h for h in vpn.peer_holders(inventory) if h != name] if is_endpoint else []
+    if holders:
+        limit.extend(holders)
+        extravars["provisioner_peer_only"] = holders
     if rotate_keys:
         extravars["provisioner_rotate_keys"] = True
 
@@ -265,7 +258,8 @@ def _decommission_locked(
     """:func:`decommission` under the comune's lock."""
     name = located.host.name
     inventory, host = located.inventory, located.host
-    terminator = _terminator(inventory)
+    _not_a_bundle(host, inventory, "use `provisioner bundle revoke`")
+    terminator = vpn.terminator(inventory)
     if name == terminator:
         raise InputError(
             f"{name!r} is the VPN terminator of comune {inventory.comune!r}; "
@@ -273,18 +267,18 @@ def _decommission_locked(
         )
     address = str(host.vpn_client_address) if host.vpn_client_address is not None else None
     report: RunReport | None = None
-    peer_hosts = _peer_hosts(inventory)
-    if "endpoints" in host.groups and address is not None and peer_hosts:
+    holders = vpn.peer_holders(inventory)
+    if "endpoints" in host.groups and address is not None and holders:
         request = PlaybookRequest(
             use_case="decommission",
             comune=inventory.comune,
             playbook=PLAYBOOK,
             inventory=settings.comune_dir(inventory.comune),
-            limit=",".join(peer_hosts),
+            limit=",".join(holders),
             check=check,
             diff=check,
             extravars={
-                "provisioner_peer_only": peer_hosts,
+                "provisioner_peer_only": holders,
                 "provisioner_retired": [name],
             },
         )

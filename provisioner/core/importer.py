@@ -24,7 +24,7 @@ from provisioner.errors import (
     InventoryError,
     InventoryProblem,
 )
-from provisioner.models.inventory import HostName
+from provisioner.models.inventory import BUNDLES, HostName
 from provisioner.names import did_you_mean, fold
 
 KIND_GROUPS: dict[str, str] = {
@@ -75,6 +75,18 @@ FIELDS: dict[str, tuple[str, ...]] = {
 
 REQUIRED = ("name", "ip", "kind")
 
+FOREIGN_OS = re.compile(r"\b(windows|win ?(7|8|10|11)|macos|mac ?os|os ?x|osx)\b")
+"""Operating systems the roles do not manage (compared on the folded cell): a laptop or desktop
+running one goes to group bundles (it gets an enrolment bundle), never to a Debian group."""
+BUNDLE_KINDS = ("laptop", "desktop")
+NOT_A_BUNDLE = {
+    vpn.ADDRESS_VAR: None,
+    "provisioner_management": None,
+    "ansible_port": None,
+}
+"""What a host moved from a managed group into bundles loses: its place in the pool and how a run
+reached it (a bundle's address and key come from `bundle create`)."""
+
 ASSET_VARS = {"os": "asset_os", "user": "asset_user", "office": "asset_office"}
 """Informational asset fields -> host variable."""
 
@@ -112,6 +124,8 @@ class Difference:
     field: str
     old: str | None
     new: str | None
+    unset: str = "unset"
+    """How a removed value reads (an address given as DHCP, a connection a bundle drops)."""
 
     @property
     def conflict(self) -> bool:
@@ -123,10 +137,7 @@ class Difference:
 
     def __str__(self) -> str:
         old = "unset" if self.old is None else self._show(self.old)
-        if self.new is not None:
-            new = self._show(self.new)
-        else:
-            new = "DHCP (no address)" if self.field == "ansible_host" else "unset"
+        new = self.unset if self.new is None else self._show(self.new)
         return f"{self.field} {old} -> {new}"
 
 
@@ -146,6 +157,9 @@ class ImportResult:
     dry_run: bool
     not_in_file: tuple[str, ...] = ()
     """Hosts of the inventory the file does not mention: kept as they are."""
+    bundles: tuple[str, ...] = ()
+    """Rows that go to group bundles (Windows or macOS): no run manages them; each gets an
+    enrolment bundle (`provisioner bundle create`)."""
 
 
 def _columns(table: Sheet) -> tuple[dict[str, int], list[str], list[InventoryProblem]]:
@@ -256,30 +270,57 @@ def parse_rows(table: Sheet) -> tuple[list[AssetRow], list[str], list[InventoryP
                     field="kind",
                 )
             )
+        foreign = bool(FOREIGN_OS.search(fold(cell("os"))))
+        if foreign and kind == "gateway":
+            row_problems.append(
+                InventoryProblem(
+                    where,
+                    f"a VPN gateway runs Debian (the roles manage it), not {cell('os')!r}",
+                    host=shown,
+                    field="os",
+                )
+            )
         problems.extend(row_problems)
         if row_problems or kind is None:
             continue
         variables = {var: cell(name) for name, var in ASSET_VARS.items() if cell(name)}
-        rows.append(AssetRow(line, name, kind, KIND_GROUPS[kind], address, variables))
+        group = BUNDLES if foreign and kind in BUNDLE_KINDS else KIND_GROUPS[kind]
+        rows.append(AssetRow(line, name, kind, group, address, variables))
     if not table.rows and not problems:
         problems.append(InventoryProblem(f"{table.source}: {table.unit} 2", "no asset rows"))
     return rows, ignored, problems
 
 
-def _desired(row: AssetRow) -> dict[str, Any]:
-    return {"ansible_host": row.address, **row.variables}
+def _desired(row: AssetRow, current: CurrentHost | None) -> dict[str, Any]:
+    """The host variables a row gives (``None``: the variable is removed).
+
+    A bundle's device is not reached over SSH: its address is recorded as ``asset_ip``; a host
+    moved into bundles from a managed group loses its connection and pool variables.
+    """
+    if row.group != BUNDLES:
+        return {"ansible_host": row.address, **row.variables}
+    moved = current is not None and BUNDLES not in current.groups
+    return {
+        "ansible_host": None,
+        "asset_ip": row.address,
+        **row.variables,
+        **(NOT_A_BUNDLE if moved else {}),
+    }
 
 
 def _differences(row: AssetRow, current: CurrentHost) -> list[Difference]:
     diffs: list[Difference] = []
     if row.group not in current.groups:
-        top = [g for g in current.groups if g in KIND_GROUPS.values()]
+        top = [g for g in current.groups if g in (*KIND_GROUPS.values(), BUNDLES)]
         diffs.append(Difference("group", ",".join(top or current.groups), row.group))
-    for key, value in _desired(row).items():
+    for key, value in _desired(row, current).items():
         raw = current.variables.get(key)
         old = None if raw is None else str(raw)
         if old != value:
-            diffs.append(Difference(key, old, value))
+            managed_dhcp = key == "ansible_host" and row.group != BUNDLES
+            diffs.append(
+                Difference(key, old, value, "DHCP (no address)" if managed_dhcp else "unset")
+            )
     return diffs
 
 
@@ -287,6 +328,9 @@ def import_assets(
     settings: Settings, path: Path, comune: str, *, dry_run: bool = False, force: bool = False
 ) -> ImportResult:
     """Merge an asset list into ``inventory/<comune>/``: all rows valid or nothing written.
+
+    Laptops and desktops running Windows or macOS go to group ``bundles`` (never a Debian
+    group: no run reaches them); the result lists them.
 
     Existing hosts that the file describes differently are conflicts: listed, and the import
     stops unless ``force``. The merged inventory is validated (loader and VPN checks, as
@@ -312,9 +356,9 @@ def import_assets(
     writer = InventoryWriter(directory)
     current = writer.current_hosts()
     owners = {
-        str(h.variables["ansible_host"]): h.name
+        str(address): h.name
         for h in current.values()
-        if h.variables.get("ansible_host") is not None
+        if (address := h.variables.get("ansible_host") or h.variables.get("asset_ip")) is not None
     }
     in_file = {row.name for row in rows}
     by_lower = {name.lower(): name for name in current}
@@ -377,7 +421,10 @@ def import_assets(
         writer.set_host(
             row.name,
             row.group,
-            {k: unsafe(v) if k in ASSET_VARS.values() else v for k, v in _desired(row).items()},
+            {
+                k: unsafe(v) if k in ASSET_VARS.values() and v is not None else v
+                for k, v in _desired(row, existing).items()
+            },
         )
     _validate_staged(settings, writer, comune)
     written: list[str] = []
@@ -398,6 +445,7 @@ def import_assets(
         written=tuple(written),
         dry_run=dry_run,
         not_in_file=tuple(sorted(set(current) - in_file)),
+        bundles=tuple(row.name for row in rows if row.group == BUNDLES),
     )
 
 

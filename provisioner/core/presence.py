@@ -8,6 +8,8 @@ run leaves it out (no SSH timeout per host) and its work waits in the ledger (co
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import ipaddress
 import re
 import shutil
@@ -20,9 +22,17 @@ from pathlib import Path
 
 from provisioner.adapters.history import History
 from provisioner.config import Settings
+from provisioner.core import vpn
 from provisioner.errors import ProvisionerError
-from provisioner.models.inventory import Inventory
-from provisioner.models.run import PRESENCE, OfflineHost, PlaybookRequest, RunStatus
+from provisioner.models.inventory import BUNDLES, Host, Inventory
+from provisioner.models.run import (
+    PRESENCE,
+    BundleState,
+    BundleStatus,
+    OfflineHost,
+    PlaybookRequest,
+    RunStatus,
+)
 from provisioner.ports import Executor
 
 PLAYBOOK = "presence.yml"
@@ -45,6 +55,8 @@ class Presence:
     """Why no endpoint can be on: the terminator's tunnel is down (it said so)."""
     online_now: frozenset[str] = frozenset()
     """Hosts whose peer the terminator has a handshake for now (not only remembered)."""
+    with_peer: frozenset[str] = frozenset()
+    """Hosts (endpoints and bundles' devices) the terminator has a peer for, handshake or not."""
 
     def online(self, host: str) -> bool:
         """Whether ``host`` made a handshake lately (or the terminator could not be read)."""
@@ -163,21 +175,57 @@ def read(
         reason = probe.message if probe else (outcome.error or "unreachable")
         return Presence(terminator, checked, error=f"{terminator}: {reason}")
     by_address = parse_peers(probe.lines)
+    # Endpoints and bundles' devices, by tunnel address.
+    holders = {h.vpn_client_address: h.name for h in vpn.peers(inventory) if h.vpn_client_address}
     observed = {
-        h.name: seen
-        for h in inventory.group(ENDPOINTS)
-        if h.vpn_client_address is not None
-        and (seen := by_address.get(h.vpn_client_address)) is not None
+        name: seen
+        for address, name in holders.items()
+        if (seen := by_address.get(address)) is not None
     }
     # A terminator restarted forgets its peers' handshakes: the history remembers them.
     known = History(settings.state).seen(inventory.comune, observed)
     return Presence(
         terminator,
         checked,
-        {
-            h.name: known.get(h.name)
-            for h in inventory.group(ENDPOINTS)
-            if h.vpn_client_address is not None
-        },
+        {name: known.get(name) for name in holders.values()},
         online_now=frozenset(observed),
+        with_peer=frozenset(name for address, name in holders.items() if address in by_address),
     )
+
+
+def recalled(settings: Settings, inventory: Inventory, reading: Presence) -> Presence:
+    """A reading that could not ask the terminator, with the handshakes history remembers."""
+    if not (reading.error or reading.down) or not settings.state.history_db.exists():
+        return reading
+    known = History(settings.state).seen(inventory.comune, {})
+    return dataclasses.replace(reading, last_seen=known)
+
+
+def bundle_statuses(
+    inventory: Inventory, reading: Presence, today: datetime.date
+) -> tuple[BundleStatus, ...]:
+    """Each bundle's device of the comune: issued or not, expired, its peer, its last handshake."""
+    return tuple(
+        BundleStatus(
+            name=host.name,
+            user=host.bundle_user,
+            address=str(host.vpn_client_address) if host.vpn_client_address else None,
+            created=host.bundle_created,
+            expires=host.bundle_expires,
+            state=_bundle_state(host, reading, today),
+            last_seen=reading.last_seen.get(host.name),
+        )
+        for host in inventory.group(BUNDLES)
+    )
+
+
+def _bundle_state(host: Host, reading: Presence, today: datetime.date) -> BundleState:
+    if not host.issued:
+        return BundleState.NOT_ISSUED
+    expired = host.expired(today)
+    if reading.error or reading.down:
+        return BundleState.EXPIRED if expired else BundleState.UNKNOWN
+    present = host.name in reading.with_peer
+    if expired:
+        return BundleState.EXPIRED_PEER_LEFT if present else BundleState.EXPIRED
+    return BundleState.ACTIVE if present else BundleState.PEER_MISSING

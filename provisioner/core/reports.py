@@ -104,6 +104,7 @@ def document(
             for t in outcome.failed_tasks
         ],
         "offline": [{"host": o.host, "last_seen": o.last_seen} for o in report.offline],
+        "bundles": [b.summary() for b in report.bundles],
         "error": outcome.error,
         "totals": {
             "hosts": len(outcome.hosts),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import functools
 import json
 import threading
@@ -29,10 +30,11 @@ from provisioner.core.secrets import require_vault_password
 from provisioner.errors import ControllerError, InputError, ProvisionerError
 from provisioner.models.comply import drift_items
 from provisioner.models.history import Invocation, RunDetail, RunRecord
-from provisioner.models.inventory import Inventory
+from provisioner.models.inventory import BUNDLES, Inventory
 from provisioner.models.run import (
     COMPLY,
     PRESENCE,
+    BundleStatus,
     OfflineHost,
     PlaybookRequest,
     ReadinessCheck,
@@ -196,6 +198,7 @@ def run_playbook(
         reach = _leave_out_offline(settings, request, inventory, chosen, password, cancel)
         request, offline = reach.request, reach.offline
         notes += [reach.note] if reach.note else []
+        bundles = _bundles(settings, request, inventory, chosen, password, cancel, reach.reading)
         started = time.time()
         run_id = new_run_id(started)
         run_dir = store.start(
@@ -250,6 +253,7 @@ def run_playbook(
             accel=chosen.accel,
             offline=offline,
             plays_not_run=not_run,
+            bundles=bundles,
         )
         # The run, its hosts, tasks, (comply) drift items and offline hosts in one transaction;
         # on a full disk at least its status, and the report says what is missing.
@@ -296,6 +300,8 @@ class _Reach:
     note: str = ""
     not_ready: tuple[ReadinessCheck, ...] = ()
     """Readiness failures known without running: the terminator's tunnel is down."""
+    reading: presence.Presence | None = None
+    """The terminator's peers, when they were read to decide."""
 
 
 def _leave_out_offline(
@@ -324,10 +330,14 @@ def _leave_out_offline(
         return _Reach(request)
     reading = presence.read(settings, inventory, executor, vault_password=password, cancel=cancel)
     if reading.error:
-        return _Reach(request, note=f"presence not read ({reading.error}); endpoints attempted")
+        return _Reach(
+            request,
+            note=f"presence not read ({reading.error}); endpoints attempted",
+            reading=reading,
+        )
     offline = reading.offline(in_scope)
     if not offline:
-        return _Reach(request)
+        return _Reach(request, reading=reading)
     excluded = ":".join(f"!{o.host}" for o in offline)
     request = dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}")
     if reading.down:
@@ -336,8 +346,33 @@ def _leave_out_offline(
             offline,
             f"{reading.down}: the endpoints managed through it cannot be reached",
             tuple(ReadinessCheck(o.host, "vpn", False, reading.down) for o in offline),
+            reading,
         )
-    return _Reach(request, offline)
+    return _Reach(request, offline, reading=reading)
+
+
+def _bundles(
+    settings: Settings,
+    request: PlaybookRequest,
+    inventory: Inventory,
+    executor: Executor,
+    password: str | None,
+    cancel: threading.Event | None,
+    reading: presence.Presence | None,
+) -> tuple[BundleStatus, ...]:
+    """Comply: each issued bundle's peer on the terminator and its last handshake.
+
+    The run itself checks the peers' configuration (the terminator's drift); this says, per
+    device, whether the terminator has its peer now and when it was last seen.
+    """
+    if request.use_case != COMPLY or not any(h.issued for h in inventory.group(BUNDLES)):
+        return ()
+    if reading is None:
+        reading = presence.read(
+            settings, inventory, executor, vault_password=password, cancel=cancel
+        )
+    reading = presence.recalled(settings, inventory, reading)
+    return presence.bundle_statuses(inventory, reading, datetime.date.today())
 
 
 def _record_tunnel_paths(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from dataclasses import dataclass
 
 from provisioner.errors import InventoryError, InventoryProblem
-from provisioner.models.inventory import Host, Inventory
+from provisioner.models.inventory import BUNDLES, PEER_GROUPS, Host, Inventory
 
 ADDRESS_VAR = "vpn_client_address"
 
@@ -32,11 +33,45 @@ def _host_file(host: Host) -> str:
     return host.origins.get(ADDRESS_VAR, host.source)
 
 
+def terminator(inventory: Inventory) -> str | None:
+    """The comune's VPN terminator when provisioner manages it (Linux gateway or gear)."""
+    name = inventory.settings.comune_vpn_terminator
+    if name and name in inventory.hosts:
+        return name
+    return None
+
+
+def peer_holders(inventory: Inventory) -> list[str]:
+    """Every host holding the peers: the terminator and gear acting as concentrator."""
+    hosts = [name] if (name := terminator(inventory)) else []
+    for host in inventory.group("netgear"):
+        if host.variables.get("netgear_role") == "vpn_concentrator" and host.name not in hosts:
+            hosts.append(host.name)
+    return hosts
+
+
+def peers(inventory: Inventory) -> list[Host]:
+    """Hosts with a place in the pool: every endpoint, and the bundles' devices with an address."""
+    return sorted(
+        (
+            h
+            for h in inventory.hosts.values()
+            if "endpoints" in h.groups or (BUNDLES in h.groups and h.vpn_client_address)
+        ),
+        key=lambda h: h.name,
+    )
+
+
+def capacity(pool: ipaddress.IPv4Network) -> int:
+    """Peers a pool holds: all its addresses but network, broadcast and the gateway's."""
+    return max(pool.num_addresses - 3, 0)
+
+
 def check(inventory: Inventory, other_pools: dict[str, ipaddress.IPv4Network]) -> None:
     """Refuse bad VPN input before anything runs.
 
-    Pool too small for the endpoints, a pool overlapping another comune's, an endpoint address
-    outside the pool, on the gateway's address or used twice.
+    Pool too small for the endpoints and bundles, a pool overlapping another comune's, a peer's
+    address outside the pool, on the gateway's address or used twice.
 
     Raises:
         InventoryError: every problem, naming file, host and field.
@@ -44,14 +79,13 @@ def check(inventory: Inventory, other_pools: dict[str, ipaddress.IPv4Network]) -
     pool = inventory.settings.comune_vpn_pool
     where = _settings_file(inventory)
     problems: list[InventoryProblem] = []
-    endpoints = inventory.group("endpoints")
-    capacity = max(pool.num_addresses - 3, 0)  # network, broadcast, gateway
-    if len(endpoints) > capacity:
+    holders = peers(inventory)
+    if len(holders) > capacity(pool):
         problems.append(
             InventoryProblem(
                 where,
-                f"VPN pool {pool} has room for {capacity} endpoints, the comune has "
-                f"{len(endpoints)}; choose a larger pool",
+                f"VPN pool {pool} has room for {capacity(pool)} endpoints and bundles, the "
+                f"comune has {len(holders)}; choose a larger pool",
                 field="comune_vpn_pool",
             )
         )
@@ -65,7 +99,7 @@ def check(inventory: Inventory, other_pools: dict[str, ipaddress.IPv4Network]) -
                 )
             )
     seen: dict[ipaddress.IPv4Address, str] = {}
-    for host in endpoints:
+    for host in holders:
         address = host.vpn_client_address
         if address is None:
             continue
@@ -125,19 +159,28 @@ def check_readiness(inventory: Inventory) -> None:
         )
 
 
+def _taken(inventory: Inventory) -> dict[str, ipaddress.IPv4Address]:
+    """Addresses held by the comune's peers (endpoints and issued bundles), by host."""
+    return {
+        host.name: host.vpn_client_address
+        for group in PEER_GROUPS
+        for host in inventory.group(group)
+        if host.vpn_client_address is not None
+    }
+
+
 def plan(inventory: Inventory) -> Allocation:
     """Addresses for every endpoint: existing ones kept, the lowest free ones for the rest.
+
+    The bundles' addresses are taken too (a bundle gets its own at ``bundle create``).
 
     Raises:
         InventoryError: the pool is exhausted (names the pool and its file).
     """
     pool = inventory.settings.comune_vpn_pool
-    taken = {gateway_address(pool)}
-    addresses: dict[str, ipaddress.IPv4Address] = {}
-    for host in inventory.group("endpoints"):
-        if host.vpn_client_address is not None:
-            addresses[host.name] = host.vpn_client_address
-            taken.add(host.vpn_client_address)
+    held = _taken(inventory)
+    taken = {gateway_address(pool), *held.values()}
+    addresses = {h.name: held[h.name] for h in inventory.group("endpoints") if h.name in held}
     free = (a for a in pool.hosts() if a not in taken)
     new: dict[str, ipaddress.IPv4Address] = {}
     for host in inventory.group("endpoints"):
@@ -157,3 +200,33 @@ def plan(inventory: Inventory) -> Allocation:
         new[host.name] = address
         addresses[host.name] = address
     return Allocation(addresses, new)
+
+
+def free_address(inventory: Inventory, host: str, today: datetime.date) -> ipaddress.IPv4Address:
+    """The lowest address of the pool that no peer (endpoint or bundle) holds, for ``host``.
+
+    Endpoints without an address yet keep room for theirs (``enable`` allocates it): a bundle
+    never takes the last address a laptop in the inventory is waiting for.
+
+    Raises:
+        InventoryError: the pool is full (names the pool, its file and the expired bundles
+            whose revocation would free an address).
+    """
+    pool = inventory.settings.comune_vpn_pool
+    held = set(_taken(inventory).values())
+    waiting = [h for h in inventory.group("endpoints") if h.vpn_client_address is None]
+    free = [a for a in pool.hosts() if a != gateway_address(pool) and a not in held]
+    if len(free) <= len(waiting):
+        expired = [h.name for h in inventory.group(BUNDLES) if h.expired(today)]
+        hint = f"; expired bundles to revoke: {', '.join(expired)}" if expired else ""
+        raise InventoryError(
+            [
+                InventoryProblem(
+                    _settings_file(inventory),
+                    f"VPN pool {pool} is full: no free address for {host} ({len(held)} in use, "
+                    f"{len(waiting)} kept for endpoints not enrolled yet){hint}",
+                    field="comune_vpn_pool",
+                )
+            ]
+        )
+    return free[0]

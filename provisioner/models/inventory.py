@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime
 import ipaddress
 import re
 from pathlib import Path
@@ -18,8 +21,21 @@ from pydantic import (
     model_validator,
 )
 
-GROUPS: tuple[str, ...] = ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+BUNDLES = "bundles"
+"""Devices that receive an enrolment bundle (Windows, macOS, phones, personal PCs): a WireGuard
+peer, an ``.rdp`` file and the meeting link. Not managed over SSH: no play ever targets them."""
+PLAY_GROUPS: tuple[str, ...] = (
+    "endpoints",
+    "office_desktops",
+    "vpn_gateways",
+    "rd_gateways",
+    "netgear",
+)
+"""The groups the playbooks' plays may target (``tests/unit/content/test_bundles_untargeted``)."""
+GROUPS: tuple[str, ...] = (*PLAY_GROUPS, BUNDLES)
 """The groups a comune inventory may use at top level (children of ``all``)."""
+PEER_GROUPS: tuple[str, ...] = ("endpoints", BUNDLES)
+"""Groups whose hosts hold a tunnel address of the comune's pool (a peer on the terminator)."""
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -101,6 +117,21 @@ HttpsUrl = Annotated[str, AfterValidator(_check_https_url)]
 OptionalHttpsUrl = Annotated[str, AfterValidator(lambda v: v and _check_https_url(v))]
 Origin = Annotated[str, AfterValidator(_check_origin)]
 PemCertificate = Annotated[str, AfterValidator(_check_pem_certificate)]
+
+
+def _check_wireguard_key(value: str) -> str:
+    """A WireGuard public key: base64 of 32 bytes (44 characters ending in ``=``)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("not a WireGuard key (base64 of 32 bytes)")
+    return value
+
+
+WireGuardKey = Annotated[str, AfterValidator(_check_wireguard_key)]
+UserName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 OptionalSha256 = Annotated[str, StringConstraints(pattern=r"^([0-9a-fA-F]{64})?$")]
 # A Debian package name, or a winget id on Windows (e.g. Jitsi.Meet).
@@ -149,7 +180,7 @@ class RdpUser(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
+    name: UserName
     desktop: HostName = Field(description="a desktop of comune_rdp_desktops")
     port: int = Field(ge=1024, le=65535, description="the gateway's port leading to that desktop")
     endpoint: HostName | None = Field(
@@ -372,6 +403,21 @@ class Host(BaseModel):
     meeting_client_package_url: HttpsUrl | None = None
     meeting_client_package_checksum: Sha256 | None = None
     meeting_client_ca_certificate: PemCertificate | None = None
+    # An enrolment bundle's device (group bundles): what was issued, never the private key.
+    bundle_user: UserName | None = Field(default=None, description="the user the bundle is for")
+    bundle_desktop: HostName | None = Field(
+        default=None, description="the office desktop its .rdp file leads to"
+    )
+    bundle_public_key: WireGuardKey | None = Field(
+        default=None, description="the device's WireGuard public key (its peer on the terminator)"
+    )
+    bundle_created: datetime.datetime | None = Field(
+        default=None, description="when the bundle was issued (UTC)"
+    )
+    bundle_expires: datetime.date | None = Field(
+        default=None,
+        description="last day the bundle works; the first run after it removes its peer",
+    )
     source: str = Field(description="file the host is defined in")
     origins: dict[str, str] = Field(
         default_factory=dict, description="typed field -> file that sets it (host_vars)"
@@ -382,6 +428,69 @@ class Host(BaseModel):
     def address(self) -> str:
         """Where Ansible connects (``ansible_host`` or the name)."""
         return self.ansible_host or self.name
+
+    @property
+    def is_bundle(self) -> bool:
+        """A device of group ``bundles``: it gets a bundle, never a run."""
+        return BUNDLES in self.groups
+
+    @property
+    def issued(self) -> bool:
+        """A bundle's device whose bundle was issued (it has a public key and an address)."""
+        return self.is_bundle and self.bundle_public_key is not None
+
+    def expired(self, today: datetime.date) -> bool:
+        """An issued bundle past its last day (``bundle_expires``): its peer goes at the next run.
+
+        The same rule as ``vpn_peers`` in ``plugins/filter/comune.py`` (the controller's date).
+        """
+        return self.issued and self.bundle_expires is not None and self.bundle_expires < today
+
+
+_BUNDLE_FIELDS = (
+    "bundle_user",
+    "bundle_desktop",
+    "bundle_public_key",
+    "bundle_created",
+    "bundle_expires",
+)
+
+
+def bundle_problems(host: Host) -> list[tuple[str, str]]:
+    """``(field, message)`` for each problem of a bundle's device (or of bundle fields elsewhere).
+
+    A bundle's device is in no other group and has no connection variables: nothing reaches it
+    over SSH. An issued bundle has its public key, tunnel address, user and creation time; one
+    not issued yet (an imported Windows or macOS row) has no address.
+    """
+    set_fields = [f for f in _BUNDLE_FIELDS if getattr(host, f) is not None]
+    if not host.is_bundle:
+        return [(f, f"only a host of group {BUNDLES} has bundle fields") for f in set_fields]
+    others = [g for g in host.groups if g in PLAY_GROUPS]
+    if others:
+        # The rest follows from this one (a managed host has connection variables).
+        return [
+            (
+                "groups",
+                f"a bundle's device is in no other group (also in {', '.join(others)}): "
+                "it is not managed over SSH",
+            )
+        ]
+    connection = [k for k in ("ansible_host", "ansible_port") if getattr(host, k) is not None]
+    if host.provisioner_management != "direct":
+        connection.append("provisioner_management")
+    connection += sorted(k for k in host.variables if k.startswith("ansible_"))
+    found = [(key, "a bundle's device is not managed over SSH: remove it") for key in connection]
+    if host.bundle_public_key is None:
+        if host.vpn_client_address is not None:
+            found.append(
+                ("vpn_client_address", "a tunnel address without bundle_public_key (not issued)")
+            )
+        return found
+    for key in ("vpn_client_address", "bundle_user", "bundle_created"):
+        if getattr(host, key) is None:
+            found.append((key, "missing: an issued bundle records it (bundle create writes it)"))
+    return found
 
 
 def meeting_problems(settings: ComuneSettings, host: Host) -> list[tuple[str, str]]:

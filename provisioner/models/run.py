@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -132,6 +133,49 @@ class OfflineHost:
         return f"{self.host} (last seen {format_seen(self.last_seen)})"
 
 
+class BundleState(StrEnum):
+    """Where a bundle's device stands, from the inventory and the terminator's peers."""
+
+    ACTIVE = "active"
+    """Issued, its peer on the terminator."""
+    NOT_ISSUED = "not issued"
+    """An imported Windows or macOS row: `bundle create` gives it its bundle."""
+    EXPIRED = "expired"
+    """Past its last day: no peer (revoke it to free its address)."""
+    PEER_MISSING = "peer missing"
+    """Issued and valid, but the terminator has no peer for it: the next run adds it."""
+    EXPIRED_PEER_LEFT = "expired, peer still present"
+    """Past its last day and still a peer: the next run removes it."""
+    UNKNOWN = "unknown"
+    """The terminator's peers could not be read (device gear, or no answer)."""
+
+
+@dataclass(frozen=True)
+class BundleStatus:
+    """A bundle's device: what was issued (never the private key), its peer and last handshake."""
+
+    name: str
+    user: str | None
+    address: str | None
+    created: dt.datetime | None
+    expires: dt.date | None
+    state: BundleState
+    last_seen: float | None = None
+    """Epoch of its latest handshake on the terminator (remembered in history), None: never."""
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready."""
+        return {
+            "name": self.name,
+            "user": self.user,
+            "address": self.address,
+            "created": self.created.isoformat() if self.created else None,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "state": str(self.state),
+            "last_seen": self.last_seen,
+        }
+
+
 def format_seen(epoch: float | None) -> str:
     """When a host was last seen, in UTC, or ``never``."""
     if not epoch:
@@ -251,6 +295,8 @@ class RunReport:
     """Hosts of the run's scope not attempted: offline (no recent handshake on the terminator)."""
     plays_not_run: tuple[str, ...] = ()
     """Plays of the playbook that never started: Ansible stopped early, their hosts unchecked."""
+    bundles: tuple[BundleStatus, ...] = ()
+    """The comune's bundles' devices as the terminator saw them before the run (comply)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -298,6 +344,7 @@ class RunReport:
             "readiness": [asdict(r) for r in self.outcome.readiness],
             "offline": [asdict(o) for o in self.offline],
             "plays_not_run": list(self.plays_not_run),
+            "bundles": [b.summary() for b in self.bundles],
             "notes": list(self.notes),
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from tests.unit.content.plugins import load_plugin
@@ -83,3 +84,32 @@ def test_the_filters_are_exported_to_ansible() -> None:
         "rdp_prober",
         "service_target",
     }
+
+
+def test_vpn_peers_of_bundles_come_from_the_inventory_and_expire() -> None:
+    key_2 = "B" * 43 + "="
+    hostvars: dict[str, dict[str, Any]] = {
+        "laptop-01": {"vpn_client_address": "10.77.0.11", "vpn_client_public_key": KEY_1},
+        "pc-rossi": {"vpn_client_address": "10.77.0.20", "bundle_public_key": key_2},
+        # Valid through its last day, gone the day after.
+        "pc-bianchi": {
+            "vpn_client_address": "10.77.0.21",
+            "bundle_public_key": key_2,
+            "bundle_expires": "2026-12-01",
+        },
+        # Imported, no bundle issued yet: no address, no peer.
+        "pc-casa": {"asset_os": "Windows 11"},
+    }
+    hosts = ["laptop-01", "pc-rossi", "pc-bianchi", "pc-casa"]
+
+    on_last_day = comune.vpn_peers(hosts, hostvars, [], "2026-12-01")
+    day_after = comune.vpn_peers(hosts, hostvars, [], datetime.date(2026, 12, 2))
+    revoked = comune.vpn_peers(hosts, hostvars, ["pc-rossi"], "2026-12-01")
+
+    assert on_last_day == [
+        {"name": "laptop-01", "public_key": KEY_1, "address": "10.77.0.11"},
+        {"name": "pc-rossi", "public_key": key_2, "address": "10.77.0.20"},
+        {"name": "pc-bianchi", "public_key": key_2, "address": "10.77.0.21"},
+    ]
+    assert [p["name"] for p in day_after] == ["laptop-01", "pc-rossi"]
+    assert [p["name"] for p in revoked] == ["laptop-01", "pc-bianchi"]

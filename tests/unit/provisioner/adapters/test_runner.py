@@ -900,3 +900,23 @@ def test_mitogen_strategy_reaches_the_run_and_names_the_mode(tmp_path: Path) -> 
     assert env["PROVISIONER_STRATEGY_BASE"] == "mitogen_linear"
     assert env["ANSIBLE_STRATEGY_PLUGINS"] == "/opt/provisioner/plugins/strategy:/x/strategy"
     assert _runner().accel == "plain"
+
+
+def test_presence_tasks_give_their_stdout_lines_or_a_debug_message(
+    tmp_path: Path, fake_ansible: FakeAnsibleRunner
+) -> None:
+    key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+    fake_ansible.events = [
+        on_ok("gw-vpn-01", "Presence: peers", "vpn_presence", stdout_lines=["k 10.77.0.2/32 0 x"]),
+        on_ok("gw-vpn-01", "Presence: public key", "vpn_gateway", "ansible.builtin.debug", msg=key),
+        on_failed("rb-01", "Presence: peers", "non-zero return code", stderr="tunnel down"),
+        stats(**{"gw-vpn-01": {"ok": 2}, "rb-01": {"failures": 1}}),
+    ]
+
+    outcome = _runner().run(_request(), tmp_path, vault_password=None)
+
+    assert [(p.host, p.check, p.ok, p.lines, p.message) for p in outcome.probes] == [
+        ("gw-vpn-01", "peers", True, ("k 10.77.0.2/32 0 x",), ""),
+        ("gw-vpn-01", "public key", True, (key,), ""),
+        ("rb-01", "peers", False, (), "tunnel down"),
+    ]

@@ -62,8 +62,13 @@ def test_import_dry_run_then_import_then_validate(
     assert dry.exit_code == 0, dry.output
     out = _lines(dry.stdout)
     assert out[0] == f"{path} (cp1252, ';') -> inventory/{SLUG}"
-    assert any(re.search(r"added\s+│\s+laptop-sindaco\s+│\s+endpoints\s+│\s+2", x) for x in out)
+    assert any(re.search(r"added\s+│\s+laptop-sindaco\s+│\s+bundles\s+│\s+2", x) for x in out)
+    assert any(re.search(r"added\s+│\s+laptop-ragioneria\s+│\s+endpoints\s+│\s+5", x) for x in out)
     assert any(re.search(r"changed\s+│\s+gw-vpn-01\s+│\s+vpn_gateways\s+│\s+7", x) for x in out)
+    # The dry run says which rows become bundles' devices (Windows here) and what to do.
+    bundles = next(x for x in out if x.startswith("bundle devices"))
+    assert f"`provisioner bundle create {SLUG} --user <user> --name <device>`" in bundles
+    assert bundles.endswith(": laptop-sindaco, pc-anagrafe-01, pc-tributi-02")
     assert out[-1] == (
         "dry run: 5 added, 1 changed, 0 unchanged; inventory valid after import; nothing written"
     )
@@ -72,21 +77,22 @@ def test_import_dry_run_then_import_then_validate(
     real = cli("inventory", "import", str(path), "--comune", SLUG)
 
     assert real.exit_code == 0, real.output
-    assert _lines(real.stdout)[-2:] == [
+    assert _lines(real.stdout)[-3:] == [
         "ok 5 added, 1 changed, 0 unchanged; inventory valid; wrote:",
+        f"  {files.dir / 'bundles.yml'}",
         f"  {files.hosts_file}",
     ]
     validate = cli("inventory", "validate", SLUG)
     assert validate.exit_code == 0, validate.output
     assert "6 hosts valid" in validate.stdout
-    assert "Niccolò D'Alò" in files.hosts_file.read_text(encoding="utf-8")
+    assert "Niccolò D'Alò" in (files.dir / "bundles.yml").read_text(encoding="utf-8")
 
 
 def test_import_conflicts_exit_2_and_force_overwrites(
     cli: Cli, comune: ComuneFiles, inventory_root: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "assets.csv"
-    path.write_bytes(csv_bytes(["pc-anagrafe-01;192.168.10.99;Windows 11;;Anagrafe;desktop"]))
+    path.write_bytes(csv_bytes(["pc-anagrafe-01;192.168.10.99;Debian 13;;Anagrafe;desktop"]))
     before = snapshot(inventory_root)
 
     for extra in ((), ("--dry-run",)):

@@ -12,7 +12,14 @@ from provisioner.config import Settings
 from provisioner.core.helpdesk import decommission, locate, reprovision
 from provisioner.core.runs import history
 from provisioner.errors import ExitCode, InputError
-from tests.unit.fakes import SLUG, ComuneFiles, FakeAnsibleRunner, on_unreachable, stats
+from tests.unit.fakes import (
+    GROUP_HOSTS,
+    SLUG,
+    ComuneFiles,
+    FakeAnsibleRunner,
+    on_unreachable,
+    stats,
+)
 
 
 def test_reprovision_limits_the_run_to_the_host_and_its_gateway_peer(
@@ -282,3 +289,23 @@ def test_reprovision_reads_and_plans_under_the_lock(
 
     # a first read refuses bad input before anything is written; the run uses the second one
     assert loads == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("action", "instead"),
+    [(reprovision, "give it a new bundle"), (decommission, "use `provisioner bundle revoke`")],
+)
+def test_a_bundles_device_is_never_reprovisioned_or_decommissioned(
+    settings: Settings,
+    make_comune: Callable[..., ComuneFiles],
+    fake_ansible: FakeAnsibleRunner,
+    action: Callable[..., object],
+    instead: str,
+) -> None:
+    make_comune(hosts={**GROUP_HOSTS, "bundles": {"pc-casa-rossi": {}}})
+
+    with pytest.raises(InputError, match=r"'pc-casa-rossi' is a bundle's device") as err:
+        action(settings, "pc-casa-rossi")
+
+    assert instead in str(err.value) and f"{SLUG} pc-casa-rossi" in str(err.value)
+    assert fake_ansible.calls == []

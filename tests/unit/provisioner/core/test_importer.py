@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from provisioner.adapters.inventory_files import YamlDirectorySource
+from provisioner.adapters.inventory_writer import write_host_vars
 from provisioner.config import Settings
 from provisioner.core.importer import import_assets
 from provisioner.errors import AssetListError, ConflictError, InputError, InventoryError
@@ -65,24 +66,33 @@ def test_clean_list_with_bom_semicolons_and_accents_imports_and_validates(
     result = import_assets(settings, path, SLUG)
 
     assert (result.encoding, result.delimiter) == ("utf-8-sig", ";")
+    # Windows laptops and desktops get bundles: never a Debian-managed group.
     assert [(h.name, h.group, h.line) for h in result.added] == [
-        ("laptop-sindaco", "endpoints", 2),
-        ("pc-anagrafe-01", "office_desktops", 3),
-        ("pc-tributi-02", "office_desktops", 4),
+        ("laptop-sindaco", "bundles", 2),
+        ("pc-anagrafe-01", "bundles", 3),
+        ("pc-tributi-02", "bundles", 4),
         ("laptop-ragioneria", "endpoints", 5),
         ("sw-piano-terra", "netgear", 6),
     ]
+    assert result.bundles == ("laptop-sindaco", "pc-anagrafe-01", "pc-tributi-02")
     # The gateway gains its asset data; filling unset variables is no conflict.
     assert [h.name for h in result.changed] == ["gw-vpn-01"]
-    assert result.written == (str(gateway_comune.hosts_file),)
+    assert result.written == (
+        str(gateway_comune.dir / "bundles.yml"),
+        str(gateway_comune.hosts_file),
+    )
     inventory = YamlDirectorySource(settings.inventory_dir).load(SLUG)  # = inventory validate
     sindaco = inventory.hosts["laptop-sindaco"]
-    assert sindaco.ansible_host is None  # DHCP: Ansible connects by name
+    assert sindaco.groups == ("bundles",) and not sindaco.issued
+    assert sindaco.ansible_host is None  # not reached over SSH (and DHCP anyway)
     assert sindaco.variables == {
         "asset_os": "Windows 11",
         "asset_user": "Niccolò D'Alò",
         "asset_office": "Segreteria del Sindaco",
     }
+    # A bundle's device keeps its office address as information, not as a connection.
+    anagrafe = inventory.hosts["pc-anagrafe-01"]
+    assert (anagrafe.ansible_host, anagrafe.variables["asset_ip"]) == (None, "192.168.10.21")
     tributi = inventory.hosts["pc-tributi-02"]
     assert tributi.variables["asset_user"] == "Andrea Dell'Orto"
     assert tributi.variables["asset_office"] == "Ufficio Tributi; sportello"
@@ -151,8 +161,8 @@ def test_conflicts_are_listed_and_stop_the_import_unless_forced(
     settings: Settings, comune: ComuneFiles, tmp_path: Path
 ) -> None:
     rows = [
-        "pc-anagrafe-01;192.168.10.99;Windows 11;Lucia Favà;Anagrafe;desktop",
-        "laptop-sindaco;DHCP;Windows 11;Niccolò D'Alò;Giunta;desktop",
+        "pc-anagrafe-01;192.168.10.99;Debian 13;Lucia Favà;Anagrafe;desktop",
+        "laptop-sindaco;DHCP;Debian 13;Niccolò D'Alò;Giunta;desktop",
         "pc-tributi-01;192.168.10.22;;;;desktop",
         "laptop-nuovo;dhcp;;;;laptop",
     ]
@@ -316,3 +326,70 @@ def test_free_text_cells_are_written_unsafe_so_ansible_never_templates_them(
     assert 'asset_os: !unsafe "Debian 13"' in text
     host = YamlDirectorySource(settings.inventory_dir).load(SLUG).hosts["pc-x"]
     assert host.variables["asset_user"] == jinja
+
+
+def test_windows_and_macos_laptops_and_desktops_become_bundle_devices(
+    settings: Settings, gateway_comune: ComuneFiles, tmp_path: Path
+) -> None:
+    rows = [
+        "pc-rossi-casa;192.168.1.20;Microsoft Windows 10 Pro;Mario Rossi;Anagrafe;portatile",
+        "mac-giunta;DHCP;macOS Sonoma 14;Sara Verdi;Giunta;laptop",
+        "imac-urp;192.168.10.60;Mac OS X 10.15;;URP;desktop",
+        "laptop-ced;DHCP;Debian 13;;CED;laptop",
+        # A router's own OS does not decide its group.
+        "rb-ced;192.168.10.1;RouterOS 7 (Windows-free);;CED;device",
+    ]
+    path = _write(tmp_path, "assets.csv", csv_bytes(rows))
+
+    plan = import_assets(settings, path, SLUG, dry_run=True)
+
+    assert [(h.name, h.group) for h in plan.added] == [
+        ("pc-rossi-casa", "bundles"),
+        ("mac-giunta", "bundles"),
+        ("imac-urp", "bundles"),
+        ("laptop-ced", "endpoints"),
+        ("rb-ced", "netgear"),
+    ]
+    assert plan.bundles == ("pc-rossi-casa", "mac-giunta", "imac-urp")
+
+
+def test_a_vpn_gateway_on_windows_is_a_row_error(
+    settings: Settings, gateway_comune: ComuneFiles, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, "assets.csv", csv_bytes(["gw-2;203.0.113.11;Windows Server;;;gateway"]))
+
+    with pytest.raises(AssetListError) as err:
+        import_assets(settings, path, SLUG)
+
+    assert err.value.lines() == [
+        f"{path}: line 2: host gw-2: os: a VPN gateway runs Debian (the roles manage it), not "
+        "'Windows Server'"
+    ]
+
+
+def test_an_endpoint_found_to_run_windows_moves_to_bundles_only_with_force(
+    settings: Settings, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    write_host_vars(
+        comune.dir,
+        "laptop-sindaco",
+        {"vpn_client_address": "10.77.0.9", "provisioner_management": "tunnel"},
+        "note",
+    )
+    path = _write(tmp_path, "assets.csv", csv_bytes(["laptop-sindaco;DHCP;Windows 11;;;laptop"]))
+
+    with pytest.raises(ConflictError) as err:
+        import_assets(settings, path, SLUG)
+    assert err.value.lines()[1] == (
+        f"{path}: line 2: host laptop-sindaco: group endpoints -> bundles; ansible_host "
+        "laptop-sindaco.castelnuovo.example.it -> unset; vpn_client_address "
+        "'10.77.0.9' -> unset; provisioner_management 'tunnel' -> unset; ansible_port '2222' -> "
+        "unset"
+    )
+
+    import_assets(settings, path, SLUG, force=True)
+
+    device = YamlDirectorySource(settings.inventory_dir).load(SLUG).hosts["laptop-sindaco"]
+    # Its old peer leaves the terminator at the next run; `bundle create` gives it a new one.
+    assert device.groups == ("bundles",) and not device.issued
+    assert (device.ansible_host, device.ansible_port, device.vpn_client_address) == (None,) * 3

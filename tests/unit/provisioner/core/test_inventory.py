@@ -10,7 +10,7 @@ from provisioner.config import Settings
 from provisioner.core.inventory import check_limit, comunes, load
 from provisioner.errors import ExitCode, InputError, InventoryError
 from provisioner.models.inventory import Inventory
-from tests.unit.fakes import ALL_HOSTS, SLUG, ComuneFiles
+from tests.unit.fakes import ALL_HOSTS, GROUP_HOSTS, SLUG, ComuneFiles
 
 
 @pytest.fixture
@@ -98,3 +98,15 @@ def test_nested_child_group_is_a_valid_limit(settings: Settings, comune: ComuneF
     assert "laptops_giunta" in inventory.hosts["laptop-sindaco"].groups
 
     check_limit(inventory, "laptops_giunta")
+
+
+@pytest.mark.parametrize("limit", ["pc-casa-rossi", "gw-vpn-01,pc-casa-rossi", "bundles"])
+def test_a_limit_never_reaches_a_bundles_device(
+    settings: Settings, make_comune: Callable[..., ComuneFiles], limit: str
+) -> None:
+    make_comune(hosts={**GROUP_HOSTS, "bundles": {"pc-casa-rossi": {}}})
+    inventory = load(settings, SLUG)
+
+    with pytest.raises(InputError, match=r"is a bundle's device \(group bundles\): no run"):
+        check_limit(inventory, limit)
+    check_limit(inventory, "all:!pc-casa-rossi")  # excluding one is harmless

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_pool_too_small_is_refused_before_anything(
         vpn.check(_load(inventory_root), {})
     line = _lines(exc)[0]
     assert line.startswith(f"inventory/{SLUG}/group_vars/all/comune.yml: comune_vpn_pool: ")
-    assert "has room for 1 endpoints, the comune has 2" in line
+    assert "has room for 1 endpoints and bundles, the comune has 2" in line
 
 
 def test_overlapping_pools_between_comuni(
@@ -179,3 +180,74 @@ def test_endpoints_without_a_readiness_service_are_refused_when_a_run_starts(
     vpn.check(inventory, {})  # the inventory itself is valid: hosts come before services
     with pytest.raises(InventoryError, match="comune_vpn_readiness_service: the endpoints' VPN"):
         vpn.check_readiness(inventory)
+
+
+KEY = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+
+
+def _bundle(address: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "vpn_client_address": address,
+        "bundle_user": "mrossi",
+        "bundle_public_key": KEY,
+        "bundle_created": "2026-12-01T10:00:00+00:00",
+        **extra,
+    }
+
+
+def test_bundles_hold_addresses_of_the_pool_like_endpoints(
+    inventory_root: Path, make_comune: Callable[..., ComuneFiles]
+) -> None:
+    hosts = _with_endpoints(2, **{"laptop-01": {"vpn_client_address": "10.77.0.2"}})
+    hosts["bundles"] = {"pc-rossi": _bundle("10.77.0.3"), "pc-casa": {}}
+    make_comune(hosts=hosts)
+    inventory = _load(inventory_root)
+
+    vpn.check(inventory, {})
+    allocation = vpn.plan(inventory)
+
+    # laptop-02 skips the bundle's address; the imported device (no bundle yet) holds none.
+    assert {h: str(a) for h, a in allocation.new.items()} == {"laptop-02": "10.77.0.4"}
+    assert [h.name for h in vpn.peers(inventory)] == ["laptop-01", "laptop-02", "pc-rossi"]
+    # A new bundle takes the lowest free one; laptop-02 then gets the next at enable.
+    assert str(vpn.free_address(inventory, "pc-new", datetime.date(2026, 12, 2))) == "10.77.0.4"
+
+
+def test_an_address_held_by_an_endpoint_and_a_bundle_is_refused(
+    inventory_root: Path, make_comune: Callable[..., ComuneFiles]
+) -> None:
+    hosts = _with_endpoints(1, **{"laptop-01": {"vpn_client_address": "10.77.0.2"}})
+    hosts["bundles"] = {"pc-rossi": _bundle("10.77.0.2")}
+    make_comune(hosts=hosts)
+
+    with pytest.raises(InventoryError) as exc:
+        vpn.check(_load(inventory_root), {})
+
+    assert _lines(exc) == [
+        f"inventory/{SLUG}/hosts.yml: host pc-rossi: vpn_client_address: 10.77.0.2 is already "
+        "used by laptop-01"
+    ]
+
+
+def test_a_full_pool_names_the_expired_bundles_to_revoke(
+    inventory_root: Path, make_comune: Callable[..., ComuneFiles]
+) -> None:
+    hosts = _with_endpoints(0)
+    hosts["bundles"] = {
+        f"pc-{n}": _bundle(f"10.77.0.{n}", bundle_expires="2026-11-30") for n in (2, 3)
+    }
+    hosts["bundles"]["pc-4"] = _bundle("10.77.0.4")
+    make_comune(settings={"comune_vpn_pool": "10.77.0.0/29"}, hosts=hosts)
+    inventory = _load(inventory_root)
+    # /29: .2-.6 for peers; two more free
+    assert str(vpn.free_address(inventory, "pc-x", datetime.date(2026, 12, 2))) == "10.77.0.5"
+    hosts["bundles"].update({"pc-5": _bundle("10.77.0.5"), "pc-6": _bundle("10.77.0.6")})
+    make_comune(settings={"comune_vpn_pool": "10.77.0.0/29"}, hosts=hosts)
+
+    with pytest.raises(InventoryError) as exc:
+        vpn.free_address(_load(inventory_root), "pc-x", datetime.date(2026, 12, 2))
+
+    assert _lines(exc)[0].endswith(
+        "VPN pool 10.77.0.0/29 is full: no free address for pc-x (5 in use, 0 kept for endpoints "
+        "not enrolled yet); expired bundles to revoke: pc-2, pc-3"
+    )

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from provisioner.models.inventory import GROUPS, ComuneSettings, Host, Inventory, meeting_problems
+from provisioner.models.inventory import (
+    BUNDLES,
+    GROUPS,
+    PLAY_GROUPS,
+    ComuneSettings,
+    Host,
+    Inventory,
+    meeting_problems,
+)
 from tests.unit.fakes import SETTINGS, SLUG
 
 
@@ -20,8 +28,9 @@ def _error_fields(exc: ValidationError) -> list[str]:
     return [str(e["loc"][0]) for e in exc.errors()]
 
 
-def test_groups_are_the_documented_five() -> None:
-    assert GROUPS == ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+def test_groups_are_the_documented_five_plays_target_and_bundles() -> None:
+    assert PLAY_GROUPS == ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+    assert (*PLAY_GROUPS, BUNDLES) == GROUPS and BUNDLES == "bundles"
 
 
 def test_valid_settings_are_typed() -> None:
