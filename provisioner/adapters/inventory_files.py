@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from provisioner.errors import InputError, InventoryError, InventoryProblem
 from provisioner.models.inventory import (
     GROUPS,
+    RENAMED_GROUPS,
     ComuneSettings,
     Host,
     Inventory,
@@ -186,6 +187,14 @@ class _Reader:
             self.problem(path, "must be a mapping of groups", field="all.children")
             return
         for group, body in children.items():
+            if group in RENAMED_GROUPS:
+                self.problem(
+                    path,
+                    f"group {group!r} is now called {RENAMED_GROUPS[group]!r}: rename it here "
+                    f"(and group_vars/{group}/ to group_vars/{RENAMED_GROUPS[group]}/)",
+                    field=f"all.children.{group}",
+                )
+                continue
             if group not in GROUPS:
                 hint = did_you_mean(str(group), GROUPS, n=1, style=" (did you mean {}?)")
                 self.problem(
@@ -259,7 +268,13 @@ class _Reader:
         if base.is_dir():
             for path in sorted(base.iterdir()):
                 stem = path.stem if path.is_file() else path.name
-                if stem != "all" and stem not in GROUPS:
+                if stem in RENAMED_GROUPS:
+                    self.problem(
+                        path,
+                        f"group {stem!r} is now called {RENAMED_GROUPS[stem]!r}: rename this to "
+                        f"group_vars/{RENAMED_GROUPS[stem]}",
+                    )
+                elif stem != "all" and stem not in GROUPS:
                     self.problem(path, f"group_vars for unknown group {stem!r}")
         return merged, files
 
@@ -361,10 +376,10 @@ class _Reader:
                 f"{settings.comune_vpn_terminator!r} is not a host of this inventory",
                 field="comune_vpn_terminator",
             )
-        elif not {"vpn_gateways", "netgear"} & set(terminator.groups):
+        elif not {"vpn_gateways", "network_devices"} & set(terminator.groups):
             self.problem(
                 where("comune_vpn_terminator"),
-                f"{terminator.name!r} must be in group vpn_gateways or netgear",
+                f"{terminator.name!r} must be in group vpn_gateways or network_devices",
                 field="comune_vpn_terminator",
             )
         for net in settings.comune_office_networks:

@@ -48,7 +48,8 @@ from provisioner.ports import EventSink, Executor
 USE_CASE = "bundle"
 REVOKE = "bundle-revoke"
 PUBLIC_KEY_PROBE = "public key"
-"""The terminator's ``Presence: public key`` task (roles vpn_gateway and netgear)."""
+"""The terminator's ``Presence: public key`` task (roles vpn_gateway and netgear, of groups
+vpn_gateways and network_devices)."""
 INSTRUCTIONS = "istruzioni.html"
 """The one-page instruction sheet inside the bundle (printable; its body shows in the page)."""
 KEEPALIVE = 25

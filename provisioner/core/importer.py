@@ -31,7 +31,7 @@ KIND_GROUPS: dict[str, str] = {
     "laptop": "endpoints",
     "desktop": "office_desktops",
     "gateway": "vpn_gateways",
-    "device": "netgear",
+    "device": "network_devices",
 }
 """Asset kind -> inventory group."""
 

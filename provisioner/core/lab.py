@@ -734,7 +734,7 @@ class Lab:
         _write_generated(all_dir / "lab_meeting.yml", meeting)
         self._write_rd_gateway(all_dir / "lab_rdp.yml", ca, gateway_cert)
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
-        groups["netgear"] = {
+        groups["network_devices"] = {
             "hosts": start_lab_gear(
                 self.dir, self.inventory_dir, self.port_base, vault_password(self.settings) or ""
             )

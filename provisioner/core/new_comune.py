@@ -95,7 +95,7 @@ def _settings_doc(
             f"From the provider's address plan {settings.vpn_address_plan}; never reuse it."
         ),
         "comune_vpn_terminator": (
-            "The host (group vpn_gateways or netgear) that terminates the tunnels."
+            "The host (group vpn_gateways or network_devices) that terminates the tunnels."
         ),
         "comune_meeting_url": (
             "TODO: comune_office_networks, the office LAN(s) behind the terminator (required), "

@@ -44,7 +44,7 @@ def terminator(inventory: Inventory) -> str | None:
 def peer_holders(inventory: Inventory) -> list[str]:
     """Every host holding the peers: the terminator and gear acting as concentrator."""
     hosts = [name] if (name := terminator(inventory)) else []
-    for host in inventory.group("netgear"):
+    for host in inventory.group("network_devices"):
         if host.variables.get("netgear_role") == "vpn_concentrator" and host.name not in hosts:
             hosts.append(host.name)
     return hosts

@@ -68,8 +68,9 @@ def host_vars(host: GearHost, port: int, **extra: Any) -> dict[str, Any]:
 def write_netgear_vault(
     inventory_dir: Path, password: str, vault_password: str, host_key_seed: str | None = None
 ) -> Path:
-    """``group_vars/netgear/vault.yml``: the devices' password (and host key seed), encrypted."""
-    path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
+    """``group_vars/network_devices/vault.yml``: the devices' password (and host key seed),
+    encrypted."""
+    path = inventory_dir / "group_vars" / "network_devices" / "vault.yml"
     values = {PASSWORD_VAR: password}
     if host_key_seed is not None:
         values[SEED_VAR] = host_key_seed
@@ -173,16 +174,16 @@ class GearServer:
 def start_lab_gear(
     state_dir: Path, inventory_dir: Path, port_base: int, vault_password: str
 ) -> dict[str, dict[str, Any]]:
-    """Start one simulated device per vendor for the lab; return their ``netgear`` hosts.
+    """Start one simulated device per vendor for the lab; return their ``network_devices`` hosts.
 
     The devices' password and host key seed are kept in the lab's
-    ``group_vars/netgear/vault.yml`` (generated once); the devices listen on
+    ``group_vars/network_devices/vault.yml`` (generated once); the devices listen on
     ``port_base + 41..43`` of 127.0.0.1. Their host keys are recorded in
     ``<state_dir>/netgear_known_hosts``, which every host's ``netgear_known_hosts_file`` names:
     the role checks each device against it before sending anything.
     """
     ports = {h.name: port_base + 41 + i for i, h in enumerate(LAB_GEAR)}
-    path = inventory_dir / "group_vars" / "netgear" / "vault.yml"
+    path = inventory_dir / "group_vars" / "network_devices" / "vault.yml"
     stored: dict[str, Any] = {}
     if path.exists():
         plain = vault.decrypt(path.read_text(encoding="utf-8"), vault_password)

@@ -29,11 +29,14 @@ PLAY_GROUPS: tuple[str, ...] = (
     "office_desktops",
     "vpn_gateways",
     "rd_gateways",
-    "netgear",
+    "network_devices",
 )
 """The groups the playbooks' plays may target (``tests/unit/content/test_bundles_untargeted``)."""
 GROUPS: tuple[str, ...] = (*PLAY_GROUPS, BUNDLES)
 """The groups a comune inventory may use at top level (children of ``all``)."""
+RENAMED_GROUPS: dict[str, str] = {"netgear": "network_devices"}
+"""Former group names and the current ones: an inventory still using one is told the new name
+(``netgear`` read as the NETGEAR brand to a technician; it holds every vendor's devices)."""
 PEER_GROUPS: tuple[str, ...] = ("endpoints", BUNDLES)
 """Groups whose hosts hold a tunnel address of the comune's pool (a peer on the terminator)."""
 
@@ -542,12 +545,12 @@ class Inventory(BaseModel):
 
 
 def netgear_problems(host: Host) -> list[tuple[str, str]]:
-    """(field, message) for each problem of a host in group ``netgear``; empty when sound.
+    """(field, message) for each problem of a host in group ``network_devices``; empty when sound.
 
-    Values may also come from ``group_vars/netgear/`` (not read here): whatever the host sets is
-    checked; what is missing everywhere is caught by the role's input check.
+    Values may also come from ``group_vars/network_devices/`` (not read here): whatever the host
+    sets is checked; what is missing everywhere is caught by the role's input check.
     """
-    if "netgear" not in host.groups:
+    if "network_devices" not in host.groups:
         return []
     found: list[tuple[str, str]] = []
     device_type = host.variables.get("netgear_device_type")

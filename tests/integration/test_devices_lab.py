@@ -70,7 +70,7 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
     assert checked.returncode == 3, checked.stdout + checked.stderr
     assert "failed/unreachable: lab-fortigate, lab-ios, lab-mikrotik" in checked.stdout
 
-    again = converged.run("enable", "lab", "--limit", "netgear")
+    again = converged.run("enable", "lab", "--limit", "network_devices")
     assert again.returncode == 0, again.stdout + again.stderr
 
 
@@ -89,9 +89,9 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
     env = {**converged.env, "PROVISIONER_INVENTORY_DIR": str(inventory)}
     key = converged.podman("exec", "prov-lab-laptop-01", "wg", "show", "wg0", "public-key")
     hosts = yaml.safe_load((inventory / "lab" / "hosts.yml").read_text(encoding="utf-8"))
-    mikrotik = hosts["all"]["children"]["netgear"]["hosts"]["lab-mikrotik"]
+    mikrotik = hosts["all"]["children"]["network_devices"]["hosts"]["lab-mikrotik"]
     vault_password = (converged.config_dir / "provisioner" / "vault-password").read_text().strip()
-    sealed = (inventory / "lab" / "group_vars" / "netgear" / "vault.yml").read_text()
+    sealed = (inventory / "lab" / "group_vars" / "network_devices" / "vault.yml").read_text()
     opened = vault.decrypt(sealed, vault_password)
     assert opened is not None
     set_simulated_handshake(
@@ -102,7 +102,9 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
         seconds_ago=20,
     )
 
-    result = converged.run("enable", "lab", "--check", "--limit", "laptop-01,netgear", env=env)
+    result = converged.run(
+        "enable", "lab", "--check", "--limit", "laptop-01,network_devices", env=env
+    )
 
     assert result.returncode in (0, 3), result.stdout + result.stderr
     summary = converged.summary(result.stdout)

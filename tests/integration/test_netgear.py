@@ -73,7 +73,7 @@ class Site:
         self,
         *,
         check: bool = False,
-        limit: str = "netgear",
+        limit: str = "network_devices",
         playbooks: Path = ROOT / "playbooks",
         playbook: str = "enable_remote_work.yml",
         extravars: dict[str, Any] | None = None,
@@ -88,7 +88,7 @@ class Site:
             limit=limit,
             check=check,
             diff=True,
-            tags=("netgear",),
+            tags=("network_devices",),
             extravars=extravars or {},
         )
         return runner.run(
@@ -131,7 +131,9 @@ def write_inventory(
         for name, (address, key) in KEYS.items()
     }
     hosts = {
-        "all": {"children": {"netgear": {"hosts": netgear}, "endpoints": {"hosts": endpoints}}}
+        "all": {
+            "children": {"network_devices": {"hosts": netgear}, "endpoints": {"hosts": endpoints}}
+        }
     }
     inv = site.inventory
     (inv / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
@@ -380,7 +382,7 @@ def test_the_status_entry_point_reads_key_and_handshakes_from_the_router(
                                 "name": "netgear",
                                 "tasks_from": "status",
                             },
-                            "tags": ["netgear"],
+                            "tags": ["network_devices"],
                         },
                         {
                             "name": "Check what was read",
@@ -391,7 +393,7 @@ def test_the_status_entry_point_reads_key_and_handshakes_from_the_router(
                                     "netgear_peer_handshakes[never] is none",
                                 ]
                             },
-                            "tags": ["netgear"],
+                            "tags": ["network_devices"],
                         },
                     ],
                 }
@@ -447,7 +449,7 @@ def test_unreachable_devices_fail_one_by_one_and_the_others_are_done(site: Site)
         write_inventory(site, ports_of(site), extra)
         hosts_file = site.inventory / "hosts.yml"
         doc = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
-        netgear = doc["all"]["children"]["netgear"]["hosts"]
+        netgear = doc["all"]["children"]["network_devices"]["hosts"]
         netgear["edge-hung"] = {
             **netgear["edge-ros"],
             "ansible_port": silent_port,

@@ -84,7 +84,7 @@ def _copy_comune(lab: LabEnv, slug: str, pool: str) -> None:
         host_vars.write_text(yaml.safe_dump(data), encoding="utf-8")
     hosts_file = target / "hosts.yml"
     hosts = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
-    hosts["all"]["children"].pop("netgear", None)
+    hosts["all"]["children"].pop("network_devices", None)
     hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
 
 

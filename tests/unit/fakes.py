@@ -46,7 +46,7 @@ GROUP_HOSTS: dict[str, dict[str, dict[str, Any]]] = {
             "ansible_port": 2222,
         }
     },
-    "netgear": {"sw-core-01": {"ansible_host": "192.168.10.2", "ansible_port": 22}},
+    "network_devices": {"sw-core-01": {"ansible_host": "192.168.10.2", "ansible_port": 22}},
 }
 """Valid hosts by group (the hosts.yml structure ``all: children: <group>: hosts: ...``)."""
 

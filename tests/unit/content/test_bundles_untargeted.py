@@ -31,7 +31,7 @@ INVENTORY = {
             "office_desktops": {"hosts": {"desk-01": {}}},
             "vpn_gateways": {"hosts": {"gw-01": {}}},
             "rd_gateways": {"hosts": {"rdgw-01": {}}},
-            "netgear": {"hosts": {"rb-01": {}}},
+            "network_devices": {"hosts": {"rb-01": {}}},
             BUNDLES: {"hosts": {DEVICE: {"vpn_client_address": "10.77.0.3"}}},
         }
     }

@@ -198,7 +198,26 @@ def test_unknown_top_level_group_suggests(make_comune: MakeComune) -> None:
     assert problem.file == f"inventory/{SLUG}/hosts.yml"
     assert "unknown group 'vpn_gateway' (did you mean vpn_gateways?)" in problem.message
     assert (
-        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, netgear" in problem.message
+        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, network_devices"
+        in problem.message
+    )
+
+
+def test_the_former_group_name_netgear_is_refused_with_the_new_one(make_comune: MakeComune) -> None:
+    devices = GROUP_HOSTS["network_devices"]
+    hosts = {k: v for k, v in GROUP_HOSTS.items() if k != "network_devices"} | {"netgear": devices}
+    files = make_comune(hosts=hosts)
+    (files.dir / "group_vars" / "netgear").mkdir()
+
+    problems = _problems(files)
+
+    group = _only(problems, "all.children.netgear")
+    assert group.file == f"inventory/{SLUG}/hosts.yml"
+    assert "group 'netgear' is now called 'network_devices'" in group.message
+    assert any(
+        p.file.endswith("group_vars/netgear")
+        and "rename this to group_vars/network_devices" in p.message
+        for p in problems
     )
 
 
@@ -394,7 +413,7 @@ def test_terminator_not_in_inventory(make_comune: MakeComune) -> None:
     assert problem.message == "'gw-vpn-99' is not a host of this inventory"
 
 
-@pytest.mark.parametrize("group", ["vpn_gateways", "netgear"])
+@pytest.mark.parametrize("group", ["vpn_gateways", "network_devices"])
 def test_terminator_in_vpn_gateways_or_netgear_is_valid(
     make_comune: MakeComune, group: str
 ) -> None:
@@ -412,7 +431,7 @@ def test_terminator_in_wrong_group(make_comune: MakeComune) -> None:
     problem = _only(_problems(files), "comune_vpn_terminator")
 
     assert problem.file == files.rel(files.settings_file)
-    assert problem.message == "'gw-rd-01' must be in group vpn_gateways or netgear"
+    assert problem.message == "'gw-rd-01' must be in group vpn_gateways or network_devices"
 
 
 def test_office_network_overlapping_vpn_pool(make_comune: MakeComune) -> None:

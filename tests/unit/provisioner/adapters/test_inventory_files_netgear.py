@@ -1,4 +1,4 @@
-"""Hosts of group `netgear`: device type, role and vault-only password, one line per problem."""
+"""Hosts of group `network_devices`: device type, role and vault-only password, one line each."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _with_device(make_comune: MakeComune, **device: Any) -> ComuneFiles:
         "netgear_password": "{{ vault_netgear_password }}",
     }
     merged = {k: v for k, v in {**base, **device}.items() if v is not None}
-    hosts = {**GROUP_HOSTS, "netgear": {"router-01": merged}}
+    hosts = {**GROUP_HOSTS, "network_devices": {"router-01": merged}}
     return make_comune(hosts=hosts)
 
 
@@ -36,7 +36,7 @@ def _problems(files: ComuneFiles) -> list[InventoryProblem]:
 def test_sound_device_loads(make_comune: MakeComune) -> None:
     files = _with_device(make_comune)
     inv = YamlDirectorySource(files.root).load(files.slug)
-    assert inv.group("netgear")[0].variables["netgear_device_type"] == "mikrotik_routeros"
+    assert inv.group("network_devices")[0].variables["netgear_device_type"] == "mikrotik_routeros"
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_set_host_adds_and_updates_keeping_comments_and_order(hand_written: Comu
     writer = InventoryWriter(hand_written.dir)
     writer.set_host("laptop-giunta", "endpoints", {"asset_user": "Niccolò D'Alò"})
     writer.set_host("gw-vpn-01", "vpn_gateways", {"ansible_host": "203.0.113.11"})
-    writer.set_host("sw-core-02", "netgear", {"ansible_host": "192.168.10.3"})
+    writer.set_host("sw-core-02", "network_devices", {"ansible_host": "192.168.10.3"})
     writer.set_host("laptop-nuovo", "endpoints", {"ansible_host": None})
     writer.set_host("laptop-sindaco", "endpoints", {"vpn_client_address": "10.77.0.6"})
 
@@ -143,7 +143,10 @@ def test_set_host_adds_and_updates_keeping_comments_and_order(hand_written: Comu
     ).replace(
         "        laptop-giunta:\n",
         "        laptop-giunta:\n          asset_user: Niccolò D'Alò\n        laptop-nuovo:\n",
-    ) + ("    netgear:\n      hosts:\n        sw-core-02:\n          ansible_host: 192.168.10.3\n")
+    ) + (
+        "    network_devices:\n      hosts:\n        sw-core-02:\n"
+        "          ansible_host: 192.168.10.3\n"
+    )
     host_vars = hand_written.dir / "host_vars" / "laptop-sindaco.yml"
     assert host_vars.read_text(encoding="utf-8") == (
         "# allocated by enable\nvpn_client_address: 10.77.0.6\n"

@@ -335,7 +335,7 @@ def test_a_routeros_terminator_gives_its_key_and_holders_are_all_updated(
 ) -> None:
     hosts = {
         **GROUP_HOSTS,
-        "netgear": {
+        "network_devices": {
             "rb-01": {
                 "netgear_device_type": "mikrotik_routeros",
                 "netgear_role": "vpn_concentrator",

@@ -206,7 +206,7 @@ def test_concentrator_gear_holds_peers_too(
         hosts={
             "vpn_gateways": {"gw-vpn-01": {}},
             "endpoints": {"laptop-sindaco": {}},
-            "netgear": {
+            "network_devices": {
                 "rb-01": {
                     "netgear_device_type": "mikrotik_routeros",
                     "netgear_role": "vpn_concentrator",

@@ -72,7 +72,7 @@ def test_clean_list_with_bom_semicolons_and_accents_imports_and_validates(
         ("pc-anagrafe-01", "bundles", 3),
         ("pc-tributi-02", "bundles", 4),
         ("laptop-ragioneria", "endpoints", 5),
-        ("sw-piano-terra", "netgear", 6),
+        ("sw-piano-terra", "network_devices", 6),
     ]
     assert result.bundles == ("laptop-sindaco", "pc-anagrafe-01", "pc-tributi-02")
     # The gateway gains its asset data; filling unset variables is no conflict.
@@ -239,7 +239,7 @@ def test_merged_inventory_that_would_be_invalid_is_not_written(
     assert err.value.lines() == [
         "after the import: the inventory would be invalid; nothing written. Fix these first",
         f"inventory/{SLUG}/group_vars/all/comune.yml: comune_vpn_terminator: 'gw-vpn-01' must "
-        "be in group vpn_gateways or netgear",
+        "be in group vpn_gateways or network_devices",
     ]
     assert snapshot(settings.inventory_dir) == before
 
@@ -348,7 +348,7 @@ def test_windows_and_macos_laptops_and_desktops_become_bundle_devices(
         ("mac-giunta", "bundles"),
         ("imac-urp", "bundles"),
         ("laptop-ced", "endpoints"),
-        ("rb-ced", "netgear"),
+        ("rb-ced", "network_devices"),
     ]
     assert plan.bundles == ("pc-rossi-casa", "mac-giunta", "imac-urp")
 

@@ -45,7 +45,7 @@ def test_load_raises_inventory_errors(
         "gw-vpn-01",
         "pc-anagrafe-01,pc-tributi-01",
         "vpn_gateways",
-        "office_desktops:netgear",
+        "office_desktops:network_devices",
         "all",
         "all:!endpoints",
         "office_desktops:&rd_gateways",

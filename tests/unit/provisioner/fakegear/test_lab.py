@@ -51,7 +51,7 @@ def test_lab_gear_runs_in_background_with_the_vault_password(
     assert recorded.count(" ssh-ed25519 ") == len(LAB_GEAR)
     pid = server.pid()
     assert pid is not None
-    vault_file = inventory / "group_vars" / "netgear" / "vault.yml"
+    vault_file = inventory / "group_vars" / "network_devices" / "vault.yml"
     assert vault_file.stat().st_mode & 0o777 == 0o600
     plain = vault.decrypt(vault_file.read_text(encoding="utf-8"), "vault-pw")
     assert plain is not None

@@ -29,7 +29,13 @@ def _error_fields(exc: ValidationError) -> list[str]:
 
 
 def test_groups_are_the_documented_five_plays_target_and_bundles() -> None:
-    assert PLAY_GROUPS == ("endpoints", "office_desktops", "vpn_gateways", "rd_gateways", "netgear")
+    assert PLAY_GROUPS == (
+        "endpoints",
+        "office_desktops",
+        "vpn_gateways",
+        "rd_gateways",
+        "network_devices",
+    )
     assert (*PLAY_GROUPS, BUNDLES) == GROUPS and BUNDLES == "bundles"
 
 
@@ -195,7 +201,7 @@ def test_inventory_groups_hosts_in_name_order() -> None:
 
     assert [h.name for h in inv.group("office_desktops")] == ["pc-a", "pc-b"]
     assert [h.name for h in inv.group("vpn_gateways")] == ["gw-vpn-01"]
-    assert inv.group("netgear") == []
+    assert inv.group("network_devices") == []
 
 
 def test_inventory_refuses_slug_not_matching_directory() -> None:
