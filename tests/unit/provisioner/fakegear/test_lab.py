@@ -101,3 +101,22 @@ def test_devices_of_another_lab_on_the_same_ports_are_refused(
     with pytest.raises(ControllerError, match=rf"port\(s\) {base + 41}, .* held by another"):
         other.start(ports, "vault-pw", "00" * 32)
     assert other.pid() is None
+
+
+def test_a_lab_from_before_the_group_rename_keeps_its_devices_secrets(
+    tmp_path: Path, server: GearServer
+) -> None:
+    base = free_port() - 41
+    inventory = tmp_path / "inventory" / "lab"
+    start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
+    current = inventory / "group_vars" / "network_devices" / "vault.yml"
+    sealed = current.read_text(encoding="utf-8")
+    former = inventory / "group_vars" / "netgear"
+    former.mkdir(parents=True)
+    current.replace(former / "vault.yml")
+    current.parent.rmdir()
+
+    start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
+
+    assert not former.exists()
+    assert current.read_text(encoding="utf-8") == sealed  # moved, not made anew
