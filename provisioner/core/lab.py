@@ -395,9 +395,10 @@ class Lab:
             keys = self.podman.exec(name, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
             for line in keys.splitlines():
                 kind, blob = line.split()[:2]
-                # Keys are known by host name (HostKeyAlias): the same key whether the laptop is
-                # reached at the office or through its tunnel from home.
-                known.append(f"{host.name} {kind} {blob}")
+                # Known by address (the office path, and a task delegated to this host, which
+                # keeps the delegating host's inventory_hostname) and by name: the tunnel path
+                # from home checks the key under the name (HostKeyAlias, runner.TUNNEL_CONNECTION).
+                known.append(f"{host.name},[127.0.0.1]:{self.port(host)} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         step("writing the inventory")
         self._write_inventory(pubkey, ca, gateway_cert)
@@ -719,11 +720,9 @@ class Lab:
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(self.key_file),
             "ansible_ssh_common_args": (
-                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes "
-                "-o HostKeyAlias={{ inventory_hostname }}"
+                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes"
             ),
             "baseline_admin_ssh_keys": [pubkey],
-            "baseline_admin_password": "{{ vault_baseline_admin_password }}",
         }
         _write_generated(all_dir / "lab_connection.yml", connection)
         self._write_vault(all_dir / "vault.yml")
