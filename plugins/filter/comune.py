@@ -61,28 +61,61 @@ def vpn_peers(
 
 
 def rdp_listeners(
-    users: Iterable[Mapping[str, Any]], desktops: Iterable[Mapping[str, Any]]
+    users: Iterable[Mapping[str, Any]],
+    desktops: Iterable[Mapping[str, Any]],
+    hostvars: Mapping[str, Any] | None = None,
+    devices: Iterable[str] = (),
+    today: str | datetime.date | None = None,
 ) -> list[dict[str, Any]]:
     """One fixed-target RD gateway listener per user whose desktop is a known desktop.
 
     Args:
         users: ``comune_rdp_users`` (``name``, ``desktop``, ``port``, optional ``endpoint``).
         desktops: ``comune_rdp_desktops`` (``name``, ``address``, optional ``port``).
+        hostvars: Ansible's ``hostvars``: the tunnel address (``vpn_client_address``) of each
+            user's ``endpoint`` and of the bundles' devices issued to the user (``bundle_user``).
+        devices: the bundles' devices (``groups['bundles']``); one past its ``bundle_expires``
+            is left out, as in :func:`vpn_peers`.
+        today: ISO date (default: the controller's).
 
     Returns:
-        ``[{name, port, target, target_port}]`` for ``rd_gateway_listeners``, in user order.
+        ``[{name, port, target, target_port[, sources]}]`` for ``rd_gateway_listeners``, in
+        user order; ``sources``: the user's own tunnel addresses, only when one is known.
     """
     by_name = {d["name"]: d for d in desktops or ()}
-    return [
-        {
+    known = hostvars or {}
+    day = str(today or datetime.date.today().isoformat())
+    owned: dict[str, list[str]] = {}
+    for device in devices or ():
+        device_vars = known.get(device) or {}
+        expires = device_vars.get("bundle_expires")
+        if device_vars.get("bundle_user") and not (expires and str(expires) < day):
+            owned.setdefault(str(device_vars["bundle_user"]), []).append(device)
+
+    def sources(user: Mapping[str, Any]) -> list[str]:
+        hosts = [user["endpoint"]] if user.get("endpoint") else []
+        addresses = (
+            (known.get(h) or {}).get("vpn_client_address")
+            for h in hosts + owned.get(user["name"], [])
+        )
+        return sorted({str(a) for a in addresses if a})
+
+    listeners = []
+    for user in users or ():
+        desktop = by_name.get(user.get("desktop"))
+        if desktop is None:
+            continue
+        listener = {
             "name": user["name"],
             "port": user["port"],
-            "target": by_name[user["desktop"]]["address"],
-            "target_port": by_name[user["desktop"]].get("port", RDP_PORT),
+            "target": desktop["address"],
+            "target_port": desktop.get("port", RDP_PORT),
         }
-        for user in users or ()
-        if user.get("desktop") in by_name
-    ]
+        own = sources(user)
+        if own:
+            listener["sources"] = own
+        listeners.append(listener)
+    return listeners
 
 
 def rdp_prober(users: Iterable[Mapping[str, Any]], desktop: str) -> dict[str, Any]:

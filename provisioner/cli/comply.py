@@ -17,12 +17,15 @@ from provisioner.errors import ExitCode
 from provisioner.models.run import BundleState, format_seen
 
 if TYPE_CHECKING:
-    from provisioner.core.schedule import Scope
+    from provisioner.core.schedule import Schedule, Scope
     from provisioner.models.comply import ComuneResult, DriftItem
 
 _SCOPE_HELP = (
     "auto (user if systemd runs here, else cron), user (systemd --user), "
     "system (/etc/systemd/system) or cron (/etc/cron.d)."
+)
+_WATCH_SCOPE_HELP = (
+    "auto (user; needs systemd), user (systemd --user) or system (/etc/systemd/system)."
 )
 
 
@@ -206,12 +209,36 @@ def schedule_add(
         report_dir=report_dir,
         activate=not no_activate,
     )
-    for path in made.files:
-        render.console.print(f"wrote {path}")
-    render.console.print(f"schedule {made.name}: every day at {made.at} ({made.scope})")
-    for note in made.notes:
-        style = "yellow" if note.startswith("warning") else ""
-        render.console.print(note, style=style, markup=False, highlight=False)
+    _installed(made, f"every day at {made.at}")
+
+
+def schedule_watch(
+    ctx: typer.Context,
+    comune: Annotated[
+        list[str] | None,
+        typer.Option("--comune", help="Only these comuni (repeatable; default: every comune)."),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between two looks at who is on.", min=1)
+    ] = 30.0,
+    scope: Annotated[str, typer.Option(help=_WATCH_SCOPE_HELP)] = "auto",
+    unit_dir: Annotated[Path | None, typer.Option(help="Write the unit here instead.")] = None,
+    no_activate: Annotated[
+        bool, typer.Option("--no-activate", help="Only write the file (no systemctl).")
+    ] = False,
+) -> None:
+    """Run `provisioner watch` as a systemd service, restarted if it fails."""
+    from provisioner.core import schedule as schedule_core  # noqa: PLC0415
+
+    made = schedule_core.add_watch(
+        settings_of(ctx),
+        comuni=list(comune or []),
+        interval=interval,
+        scope=_scope(scope),
+        directory=unit_dir,
+        activate=not no_activate,
+    )
+    _installed(made, made.at)
 
 
 def schedule_list(
@@ -248,6 +275,16 @@ def schedule_remove(
     render.console.print(f"removed schedule {gone.name} ({', '.join(map(str, gone.files))})")
 
 
+def _installed(made: Schedule, when: str) -> None:
+    """The files written, when the schedule runs, and its notes (lingering)."""
+    for path in made.files:
+        render.console.print(f"wrote {path}")
+    render.console.print(f"schedule {made.name}: {when} ({made.scope})")
+    for note in made.notes:
+        style = "yellow" if note.startswith("warning") else ""
+        render.console.print(note, style=style, markup=False, highlight=False)
+
+
 def _scope(value: str) -> Scope:
     from provisioner.core.schedule import resolve  # noqa: PLC0415
 
@@ -261,9 +298,11 @@ def register(app: typer.Typer) -> None:
     command(drift, "show")(drift_show)
     app.add_typer(drift, name="drift")
     schedule = typer.Typer(
-        help="Nightly comply runs (systemd timers or cron).", no_args_is_help=True
+        help="Nightly comply runs (systemd timers or cron) and the watch service.",
+        no_args_is_help=True,
     )
     command(schedule, "add")(schedule_add)
+    command(schedule, "watch")(schedule_watch)
     command(schedule, "list")(schedule_list)
     command(schedule, "remove")(schedule_remove)
     app.add_typer(schedule, name="schedule")

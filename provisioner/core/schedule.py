@@ -1,4 +1,5 @@
-"""Use case: nightly comply runs as systemd service + timer units, or a cron line."""
+"""Use case: nightly comply runs (systemd service + timer, or a cron line) and ``watch`` as a
+long-running systemd service."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from provisioner.config import Settings
 from provisioner.errors import InputError, UnsafePathsError
 
 PREFIX = "provisioner-comply-"
+WATCH_PREFIX = "provisioner-watch-"
+WATCH = "watch-"
+"""A watch service's schedule name: ``watch-<comuni or all>`` (apart from comply's names)."""
 _AT = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -40,6 +44,8 @@ class Schedule:
     files: tuple[Path, ...]
     notes: tuple[str, ...] = ()
     """What the operator should know (lingering of a user timer)."""
+    unit: str = ""
+    """The unit systemctl enables and disables (comply: the timer; watch: the service)."""
 
 
 def resolve(scope: str) -> Scope:
@@ -72,7 +78,7 @@ def runs_as_root(scope: Scope) -> bool:
     return scope in {Scope.SYSTEM, Scope.CRON} or os.geteuid() == 0
 
 
-def check_ownership(settings: Settings) -> None:
+def check_ownership(settings: Settings, what: str = "schedule add") -> None:
     """Refuse a root schedule whose code or inventories another user could change.
 
     A root timer runs ``<venv>/bin/provisioner`` with the checkout's playbooks and roles on the
@@ -92,7 +98,7 @@ def check_ownership(settings: Settings) -> None:
             for p in (Path(sys.prefix), settings.content_dir, settings.inventory_dir)
         )
         raise UnsafePathsError(
-            f"schedule add: it would run as root code or inventories that other users can "
+            f"{what}: it would run as root code or inventories that other users can "
             f"change ({len(unsafe)} path(s)); any of them could become root:",
             unsafe,
             f"fix: chown -R root:root {targets} && chmod -R go-w {targets} (and the directories "
@@ -122,9 +128,13 @@ def command(
     return argv
 
 
-def _check(name: str, at: str) -> tuple[int, int]:
+def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise InputError(f"schedule: name {name!r} must be lowercase letters, digits, - or _")
+
+
+def _check(name: str, at: str) -> tuple[int, int]:
+    _check_name(name)
     match = _AT.match(at)
     if match is None:
         raise InputError(f"schedule: --at {at!r} must be HH:MM (24 h), e.g. 02:30")
@@ -215,18 +225,116 @@ def add(
         systemd.systemctl(user, "enable", "--now", timer_path.name)
         if user:
             notes = (_linger(getpass.getuser()),)
-    return Schedule(name, at, scope, shlex.join(argv), (service_path, timer_path), notes)
+    return Schedule(
+        name, at, scope, shlex.join(argv), (service_path, timer_path), notes, timer_path.name
+    )
 
 
-def _linger(user: str) -> str:
-    """Lingering for the timer's user: its timer runs at night without a login session."""
+def _linger(user: str, what: str = "the timer") -> str:
+    """Lingering for the unit's user: its timer (or service) runs without a login session."""
     why = systemd.linger(user)
     if not why:
-        return f"lingering is on for {user}: the timer runs without a login session"
+        return f"lingering is on for {user}: {what} runs without a login session"
     return (
-        f"warning: lingering could not be turned on for {user} ({why}): the timer runs only "
+        f"warning: lingering could not be turned on for {user} ({why}): {what} runs only "
         f"while {user} is logged in; as root: loginctl enable-linger {user}"
     )
+
+
+def watch_command(settings: Settings, comuni: list[str], interval: float) -> list[str]:
+    """The ``watch`` command a watch service runs: absolute paths, every comune unless given."""
+    exe = Path(sys.executable).parent / "provisioner"
+    argv = [
+        str(exe),
+        "--state-dir",
+        str(settings.state_dir),
+        "--inventory-dir",
+        str(settings.inventory_dir),
+        "watch",
+    ]
+    for comune in comuni:
+        argv += ["--comune", comune]
+    return [*argv, "--interval", f"{interval:g}"]
+
+
+def render_watch_unit(name: str, argv: list[str], scope: Scope) -> str:
+    """The unit text of a long-running ``watch`` service.
+
+    systemd stops it with SIGINT to the main process only (``KillMode=mixed``): like a first
+    Ctrl-C, the run in progress ends between tasks and is recorded as canceled, instead of
+    Ansible being killed mid-task; what is still running after ``TimeoutStopSec`` is killed.
+    """
+    _check_name(name)
+    wanted_by = "default.target" if scope == Scope.USER else "multi-user.target"
+    return (
+        "# Written by provisioner schedule watch; remove with: provisioner schedule remove "
+        f"{WATCH}{name}\n"
+        "[Unit]\n"
+        f"Description=provisioner watch ({name}): apply pending work when hosts come online\n"
+        "Wants=network-online.target\nAfter=network-online.target\n\n"
+        "[Service]\n"
+        "Type=exec\n"
+        f"ExecStart={shlex.join(argv)}\n"
+        "Restart=on-failure\n"
+        "RestartSec=30\n"
+        "KillSignal=SIGINT\n"
+        "KillMode=mixed\n"
+        "TimeoutStopSec=300\n\n"
+        "[Install]\n"
+        f"WantedBy={wanted_by}\n"
+    )
+
+
+def add_watch(
+    settings: Settings,
+    *,
+    comuni: list[str],
+    interval: float,
+    scope: Scope,
+    directory: Path | None = None,
+    activate: bool = True,
+) -> Schedule:
+    """Install ``watch`` as a long-running systemd service; with systemd, enable and start it.
+
+    The same refusals as :func:`add`: a service that runs as root is refused when another user
+    could change what it runs; a user service gets lingering (else it stops at logout).
+
+    Raises:
+        InputError: cron scope (it cannot keep a service running), bad name or interval.
+        UnsafePathsError: a root service on paths other users can write.
+        ControllerError: systemctl refused.
+    """
+    if scope == Scope.CRON:
+        raise InputError(
+            "schedule watch: a long-running service needs systemd (--scope user or system); "
+            "cron cannot keep it running"
+        )
+    if interval <= 0:
+        raise InputError(f"schedule watch: --interval {interval:g} must be more than 0 seconds")
+    name = "-".join(comuni) if comuni else "all"
+    _check_name(name)  # before anything is written
+    if runs_as_root(scope):
+        check_ownership(settings, "schedule watch")
+    argv = watch_command(settings, comuni, interval)
+    target = unit_dir(scope, settings, directory)
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{WATCH_PREFIX}{name}.service"
+    atomic_write(path, render_watch_unit(name, argv, scope), mode=0o644)
+    notes: tuple[str, ...] = ()
+    if activate:
+        user = scope == Scope.USER
+        systemd.systemctl(user, "daemon-reload")
+        systemd.systemctl(user, "enable", "--now", path.name)
+        if user:
+            notes = (_linger(getpass.getuser(), "the service"),)
+    return Schedule(
+        f"{WATCH}{name}", _every(argv[-1]), scope, shlex.join(argv), (path,), notes, path.name
+    )
+
+
+def _every(interval: str) -> str:
+    """What ``schedule list`` shows in its "at" column for a watch service."""
+    return f"always (every {interval} s)"
 
 
 def list_schedules(
@@ -261,6 +369,21 @@ def list_schedules(
                 scope,
                 exec_match[1] if exec_match else "?",
                 (service, timer),
+                unit=timer.name,
+            )
+        )
+    for service in sorted(target.glob(f"{WATCH_PREFIX}*.service")):
+        exec_match = re.search(r"^ExecStart=(.*)$", service.read_text(encoding="utf-8"), re.M)
+        argv = shlex.split(exec_match[1]) if exec_match else []
+        interval = argv[argv.index("--interval") + 1] if "--interval" in argv[:-1] else "?"
+        found.append(
+            Schedule(
+                WATCH + service.stem.removeprefix(WATCH_PREFIX),
+                _every(interval),
+                scope,
+                exec_match[1] if exec_match else "?",
+                (service,),
+                unit=service.name,
             )
         )
     return found
@@ -273,7 +396,7 @@ def remove(
     directory: Path | None = None,
     activate: bool = True,
 ) -> Schedule:
-    """Stop and delete a schedule.
+    """Stop and delete a schedule (a comply timer or a watch service).
 
     Raises:
         InputError: no such schedule in that scope.
@@ -285,7 +408,7 @@ def remove(
             "see 'provisioner schedule list'"
         )
     if scope != Scope.CRON and activate:
-        systemd.systemctl(scope == Scope.USER, "disable", "--now", f"{PREFIX}{name}.timer")
+        systemd.systemctl(scope == Scope.USER, "disable", "--now", match.unit)
     for path in match.files:
         path.unlink(missing_ok=True)
     if scope != Scope.CRON and activate:

@@ -58,6 +58,31 @@ def test_rdp_listeners_lead_each_user_to_their_desktop() -> None:
     assert comune.rdp_listeners(USERS, None) == []
 
 
+def test_rdp_listeners_answer_the_users_own_tunnel_addresses_when_known() -> None:
+    hostvars: dict[str, dict[str, Any]] = {
+        "laptop-01": {"vpn_client_address": "10.77.0.11"},
+        "laptop-02": {},  # no address yet
+        "pc-mrossi": {"bundle_user": "mrossi", "vpn_client_address": "10.77.0.40"},
+        "old-pc": {
+            "bundle_user": "mrossi",
+            "vpn_client_address": "10.77.0.41",
+            "bundle_expires": "2026-01-31",
+        },
+        "tablet": {"bundle_user": "gverdi", "vpn_client_address": "10.77.0.42"},
+        "unissued": {"bundle_user": "gverdi"},
+    }
+    devices = ["pc-mrossi", "old-pc", "tablet", "unissued"]
+
+    listeners = comune.rdp_listeners(USERS, DESKTOPS, hostvars, devices, "2026-02-01")
+
+    assert {each["name"]: each.get("sources") for each in listeners} == {
+        "mrossi": ["10.77.0.11", "10.77.0.40"],  # the laptop and a personal PC's bundle
+        "lbianchi": None,  # the pool, as before
+        "gverdi": ["10.77.0.42"],  # no endpoint, a bundle's device
+    }
+    assert comune.rdp_listeners(USERS, DESKTOPS, hostvars, None)[0]["sources"] == ["10.77.0.11"]
+
+
 def test_rdp_prober_is_the_desktops_first_user_with_an_endpoint() -> None:
     assert comune.rdp_prober(USERS, "desk-01") == USERS[0]
     assert comune.rdp_prober(USERS, "desk-02") == {}

@@ -133,3 +133,42 @@ def test_schedule_add_rejects_bad_input(
     assert result.exit_code == 2
     assert message in _out(result)
     assert not (tmp_path / "u").exists()
+
+
+def test_schedule_watch_writes_a_service_that_list_shows_and_remove_deletes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    units = tmp_path / "units"
+
+    added = cli(
+        "schedule", "watch", "--comune", "lab", "--interval", "20",
+        "--scope", "user", "--unit-dir", str(units), "--no-activate",
+    )  # fmt: skip
+
+    assert added.exit_code == 0, _out(added)
+    assert "schedule watch-lab: always (every 20 s) (user)" in _out(added)
+    service = (units / "provisioner-watch-lab.service").read_text()
+    assert "Restart=on-failure" in service and "KillSignal=SIGINT" in service
+    exec_line = next(line for line in service.splitlines() if line.startswith("ExecStart="))
+    assert exec_line.endswith("watch --comune lab --interval 20")
+    assert "--state-dir" in exec_line and "--inventory-dir" in exec_line
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(units / "provisioner-watch-lab.service")],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    listed = _out(cli("schedule", "list", "--scope", "user", "--unit-dir", str(units)))
+    assert "watch-lab" in listed and "every 20 s" in listed
+    removed = cli(
+        "schedule", "remove", "watch-lab", "--scope", "user", "--unit-dir", str(units),
+        "--no-activate",
+    )  # fmt: skip
+    assert removed.exit_code == 0, _out(removed)
+    assert list(units.iterdir()) == []
+
+
+def test_schedule_watch_refuses_cron(cli: Cli, tmp_path: Path) -> None:
+    result = cli("schedule", "watch", "--scope", "cron", "--unit-dir", str(tmp_path / "c"))
+    assert result.exit_code == 2
+    assert "needs systemd" in _out(result)
+    assert not (tmp_path / "c").exists()

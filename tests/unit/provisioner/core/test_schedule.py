@@ -1,8 +1,12 @@
-"""Schedules: a root schedule is refused on paths other users can change; user timers linger."""
+"""Schedules: a root schedule is refused on paths other users can change; user timers linger;
+watch runs as a long-running service."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import pytest
 from provisioner.adapters import hoststate, systemd
 from provisioner.config import Settings
 from provisioner.core import schedule
-from provisioner.errors import ExitCode, UnsafePathsError
+from provisioner.errors import ExitCode, InputError, UnsafePathsError
 
 NOBODY = 65534
 
@@ -136,3 +140,107 @@ def test_a_user_timer_gets_lingering_or_says_why_not(
     )
     assert made.notes[0].startswith("warning: lingering could not be turned on for root")
     assert "loginctl enable-linger root" in made.notes[0]
+
+
+def _verify(*units: Path) -> None:
+    """systemd's own parser accepts the units (offline: no running systemd needed)."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, units)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.parametrize(
+    ("scope", "wanted_by"),
+    [(schedule.Scope.USER, "default.target"), (schedule.Scope.SYSTEM, "multi-user.target")],
+)
+def test_the_watch_service_restarts_on_failure_and_stops_between_tasks(
+    tmp_path: Path, scope: schedule.Scope, wanted_by: str
+) -> None:
+    settings = Settings(state_dir=tmp_path / "state", inventory_dir=tmp_path / "inventory")
+    argv = schedule.watch_command(settings, ["lab", "altro"], 45.0)
+
+    text = schedule.render_watch_unit("lab-altro", argv, scope)
+
+    assert argv[-7:] == ["watch", "--comune", "lab", "--comune", "altro", "--interval", "45"]
+    assert argv[0] == str(Path(sys.executable).parent / "provisioner")
+    lines = text.splitlines()
+    assert f"ExecStart={shlex.join(argv)}" in lines
+    for line in (
+        "Type=exec",
+        "Restart=on-failure",
+        "RestartSec=30",
+        # a first Ctrl-C to the main process only: the run in progress ends between tasks
+        "KillSignal=SIGINT",
+        "KillMode=mixed",
+        f"WantedBy={wanted_by}",
+    ):
+        assert line in lines
+    unit = tmp_path / "provisioner-watch-lab-altro.service"
+    unit.write_text(text)
+    _verify(unit)
+
+
+def test_a_watch_service_is_listed_and_removed_with_the_comply_schedules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(systemd, "systemctl", lambda *args: calls.append(args) or "")
+    monkeypatch.setattr(systemd, "linger", lambda user: "")
+    monkeypatch.setattr(schedule, "runs_as_root", lambda scope: False)
+    settings = Settings(state_dir=tmp_path / "state", inventory_dir=tmp_path / "inventory")
+    units = tmp_path / "units"
+    schedule.add(
+        settings, comuni=[], at="02:30", remediate=False, scope=schedule.Scope.USER, directory=units
+    )
+
+    made = schedule.add_watch(
+        settings, comuni=[], interval=30, scope=schedule.Scope.USER, directory=units
+    )
+
+    assert made.name == "watch-all" and made.at == "always (every 30 s)"
+    assert (True, "enable", "--now", "provisioner-watch-all.service") in calls
+    assert made.notes[0].startswith("lingering is on for ") and "the service runs" in made.notes[0]
+    listed = schedule.list_schedules(settings, schedule.Scope.USER, units)
+    assert [(s.name, s.at, s.unit) for s in listed] == [
+        ("all", "02:30", "provisioner-comply-all.timer"),
+        ("watch-all", "always (every 30 s)", "provisioner-watch-all.service"),
+    ]
+    assert listed[1].command == made.command
+
+    schedule.remove(settings, "watch-all", schedule.Scope.USER, units)
+
+    assert (True, "disable", "--now", "provisioner-watch-all.service") in calls
+    assert sorted(p.name for p in units.iterdir()) == [
+        "provisioner-comply-all.service",
+        "provisioner-comply-all.timer",
+    ]
+
+
+def test_a_root_watch_service_is_refused_on_paths_other_users_can_change(
+    safe: Settings, tmp_path: Path
+) -> None:
+    (safe.inventory_dir / "lab" / "hosts.yml").chmod(0o666)
+
+    with pytest.raises(UnsafePathsError) as info:
+        schedule.add_watch(
+            safe, comuni=["lab"], interval=30, scope=schedule.Scope.SYSTEM, directory=tmp_path / "u"
+        )
+
+    assert info.value.lines()[0].startswith("schedule watch: it would run as root")
+    assert not (tmp_path / "u").exists()
+
+
+def test_cron_cannot_keep_a_watch_service_running(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", inventory_dir=tmp_path / "inventory")
+    with pytest.raises(InputError, match="needs systemd"):
+        schedule.add_watch(
+            settings, comuni=[], interval=30, scope=schedule.Scope.CRON, directory=tmp_path / "c"
+        )
+    assert not (tmp_path / "c").exists()
