@@ -25,6 +25,8 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
     converged_lab: LabEnv,
 ) -> None:
     host_vars = converged_lab.inventory_dir / "lab" / "host_vars"
+    vault_file = converged_lab.config_dir / "provisioner" / "vault-password"
+    vault_password = vault_file.read_text().strip()
     written = []
     for device in DEVICES:
         path = host_vars / f"{device}.yml"
@@ -33,7 +35,8 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
         values: dict[str, object] = {"netgear_password": "not-the-device-password"}
         if device == "lab-fortigate":
             values["netgear_port"] = 9  # nothing listens there
-        path.write_text(yaml.safe_dump(values), encoding="utf-8")
+        # Sealed like every device password (the inventory check refuses one in clear).
+        path.write_text(vault.encrypt(yaml.safe_dump(values), vault_password), encoding="utf-8")
         written.append(path)
     # A change by hand the rest of the run must still fix: the run goes past the device play.
     converged_lab.podman("exec", "prov-lab-laptop-01", "systemctl", "stop", "apt-daily.timer")
