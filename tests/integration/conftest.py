@@ -1,4 +1,10 @@
-"""The real lab: podman containers on 127.0.0.1 driven through the real CLI."""
+"""The real lab: podman containers on 127.0.0.1 driven through the real CLI.
+
+One lab per session (fixture ``lab``), converged once (fixture ``converged_lab``: the first
+enable of test_enable_lab, or its own when that did not succeed in this session). The lab
+modules run in the order of ``MODULE_ORDER``; each leaves the lab converged, but for the
+lasting changes that order puts last.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.adapters.history import History
+from provisioner.config import StateLayout
 from tests.fresh_host import host_forwarding_off
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +47,48 @@ LAB_READINESS = {
     ("laptop-02", "meeting"): True,
     ("lab-desk-01", "rdp"): True,
 }
+
+
+# The integration modules in the order they run (pytest would take them alphabetically), and why:
+MODULE_ORDER = (
+    # no lab: simulated devices of its own
+    "test_netgear.py",
+    # the first `enable lab` of the session, on the fresh lab: the one converge the others reuse
+    "test_enable_lab.py",
+    # its first test (0 drift) proves the converged lab it was handed; remediates its own drift
+    "test_comply_lab.py",
+    # drifts four hosts by hand and converges them again; needs laptop-02 in the office
+    "test_accel_parity.py",
+    # the devices' passwords broken and restored; a dry run of a copied comune
+    "test_devices_lab.py",
+    # host keys renewed (`lab up` learns them again), laptop-01's key rotated, runs cancelled
+    "test_hardening_lab.py",
+    # keys rotated, a laptop stopped and started, laptop-03 added and decommissioned
+    "test_helpdesk_lab.py",
+    "test_helpdesk_lab_console.py",
+    # a personal PC of its own, its bundle revoked at the end
+    "test_bundles_lab.py",
+    # sends laptop-02 home for good (the lab has no command to bring it back): after every module
+    # that needs it in the office
+    "test_home_lab.py",
+    # comply of the lab and three copies through the queue; takes laptop-02 at home or not
+    "test_queue_lab.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the integration modules in ``MODULE_ORDER``; other tests keep their places."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if item.path.parent == here]
+    unknown = sorted({items[i].path.name for i in slots} - set(MODULE_ORDER))
+    if unknown:
+        raise pytest.UsageError(
+            f"{', '.join(unknown)}: add to MODULE_ORDER in {Path(__file__).name} (where it runs "
+            "depends on what it needs of the lab and what it leaves behind)"
+        )
+    ordered = sorted((items[i] for i in slots), key=lambda item: MODULE_ORDER.index(item.path.name))
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
 
 
 def endpoint_readiness(*laptops: str) -> dict[tuple[str, str], bool]:
@@ -156,6 +206,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     yield lab_env
     # The simulated devices belong to this state dir: a later lab must find their ports free.
     lab_env.run("lab", "down")
+
+
+def converged_in_session(lab: LabEnv) -> bool:
+    """Whether this session's lab had a successful `enable lab` of every host (no limit, no
+    tags, not a check): its history is the session's own (a private state dir)."""
+    return any(
+        run.use_case == "enable"
+        and run.status == "successful"
+        and not run.check_mode
+        and not run.host_limit
+        and not run.tags
+        for run in History(StateLayout(lab.state_dir)).list_runs("lab", 500)
+    )
+
+
+@pytest.fixture(scope="session")
+def converged_lab(lab: LabEnv) -> LabEnv:
+    """The lab, converged once per session: a test that needs a converged lab asks for this.
+
+    The converge is test_enable_lab's first test (what it asserts is the first enable itself);
+    when it did not succeed in this session (it failed, or a module runs alone), this fixture
+    runs `enable lab`. Every module leaves the lab converged, but for the lasting changes of
+    the last modules of ``MODULE_ORDER``.
+    """
+    if not converged_in_session(lab):
+        result = lab.run("enable", "lab", timeout=2400)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return lab
 
 
 def take_down_leftover_suite_labs(env: dict[str, str]) -> None:

@@ -13,15 +13,14 @@ to the very .conf. After `bundle revoke` the gateway has no peer for it: a new h
 comes and the intranet is out of reach. Canary: the private key is in no file of the state dir
 or the inventory, nor in clear in the bundle.
 
-Runs in the lab session after test_accel_parity (it converges the lab itself otherwise); leaves
-the lab as it found it, but for the RD gateway's certificate (from the lab CA, see below).
+Runs on the converged lab (fixture `converged_lab`), whose RD gateway certificate `lab up`
+issued from the lab CA; leaves the lab as it found it.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import json
 import re
 import secrets
@@ -32,10 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.conftest import ROOT, LabEnv
 
@@ -137,62 +132,6 @@ def _pc_image(lab: LabEnv) -> str:
     return image
 
 
-def _trust_the_rd_gateway(lab: LabEnv) -> None:
-    """The comune's RD gateway certificate from the lab's CA, and that CA in the settings.
-
-    Issue 19 makes `lab up` do this itself (comune_rd_gateway_ca_certificate in lab_rdp.yml):
-    then there is nothing to do here. FreeRDP matches the name it connects to against the
-    certificate's common name and DNS names only: the address is both.
-    """
-    settings = lab.inventory_dir / "lab" / "group_vars" / "all"
-    if any(
-        "comune_rd_gateway_ca_certificate" in p.read_text(encoding="utf-8")
-        for p in settings.glob("*.yml")
-    ):
-        return
-    meeting = lab.state_dir / "lab" / "meeting"
-    ca_pem = (meeting / "ca.pem").read_text(encoding="ascii")
-    ca = x509.load_pem_x509_certificate(ca_pem.encode())
-    ca_key = serialization.load_pem_private_key((meeting / "ca.key").read_bytes(), password=None)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, RD_GATEWAY)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(RD_GATEWAY), x509.IPAddress(ipaddress.IPv4Address(RD_GATEWAY))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    files = lab.inventory_dir / "lab" / "files"
-    files.mkdir(exist_ok=True)
-    (files / "rd-gateway.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file = files / "rd-gateway.key"
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (settings / "test_rd_gateway.yml").write_text(
-        "comune_rd_gateway_certificate: files/rd-gateway.crt\n"
-        "comune_rd_gateway_private_key: files/rd-gateway.key\n"
-        f"comune_rd_gateway_ca_certificate: {json.dumps(ca_pem.strip())}\n",
-        encoding="utf-8",
-    )
-
-
 def _gateway_peers(lab: LabEnv) -> dict[str, tuple[str, int]]:
     """The gateway's peers: public key -> (tunnel address, latest handshake epoch)."""
     out = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
@@ -240,12 +179,14 @@ def _rdp_session(lab: LabEnv, arguments: str, *, wait: int, hold: int) -> subpro
 
 
 @pytest.fixture(scope="module")
-def bundle(lab: LabEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
+def bundle(converged_lab: LabEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
     """The lab converged, a bundle issued for mrossi, and the personal PC with only the bundle."""
+    lab = converged_lab
     image = _pc_image(lab)
-    _trust_the_rd_gateway(lab)
-    converged = lab.run("enable", "lab")
-    assert converged.returncode == 0, converged.stdout + converged.stderr
+    # `lab up` issues the RD gateway's certificate from the lab CA and names that CA in the
+    # settings (the converge gave it to the gateway): the bundle carries it.
+    rdp = lab.inventory_dir / "lab" / "group_vars" / "all" / "lab_rdp.yml"
+    assert "comune_rd_gateway_ca_certificate" in rdp.read_text(encoding="utf-8")
     out = tmp_path_factory.mktemp("bundle-out")
     expires = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
     created = lab.run(

@@ -1,5 +1,9 @@
 """`provisioner comply lab` on the real lab: 0 drift when converged, exactly the four changes made
-by hand, remediation, reports that render in headless Chromium and validate against schemas."""
+by hand, remediation, reports that render in headless Chromium and validate against schemas.
+
+Runs right after test_enable_lab: its first test proves the lab it is handed is converged (0
+drift). Leaves the lab converged (the remediation).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from provisioner.core import reports
 from provisioner.fakegear.lab import servers
 from tests.integration.conftest import CLI, LAB_HOSTS, ROOT, LabEnv
 
-# One xdist group: the lab tests share one lab and run in file order on one worker.
+# One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 JUNIT_XSD = ROOT / "tests" / "data" / "junit.xsd"
@@ -77,21 +81,14 @@ def _chromium(page: Path, shot: Path) -> str:
     return dom.stdout
 
 
-@pytest.fixture(scope="module")
-def converged(lab: LabEnv) -> LabEnv:
-    result = lab.run("enable", "lab")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return lab
-
-
 def test_comply_right_after_enable_shows_no_drift(
-    converged: LabEnv, tmp_path_factory: pytest.TempPathFactory
+    converged_lab: LabEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    result = converged.run("comply", "lab")
+    result = converged_lab.run("comply", "lab")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 drift items on 0 hosts" in result.stdout
-    directory, doc = _report(converged, result.stdout)
+    directory, doc = _report(converged_lab, result.stdout)
     assert doc["drift"] == [] and doc["failures"] == []
     assert {h["host"] for h in doc["hosts"]} == LAB_HOSTS
     assert {"baseline", "vpn_client", "vpn_gateway"} <= set(doc["roles"])
@@ -108,13 +105,13 @@ def _lab_owners(lab: LabEnv) -> dict[str, str]:
 
 
 def test_another_state_dir_and_a_bench_never_touch_the_running_lab(
-    converged: LabEnv, tmp_path: Path
+    converged_lab: LabEnv, tmp_path: Path
 ) -> None:
-    mine = str(converged.state_dir.resolve())
-    owners = _lab_owners(converged)
-    known_hosts = (converged.state_dir / "lab" / "known_hosts").read_bytes()
+    mine = str(converged_lab.state_dir.resolve())
+    owners = _lab_owners(converged_lab)
+    known_hosts = (converged_lab.state_dir / "lab" / "known_hosts").read_bytes()
     other = {
-        **converged.env,
+        **converged_lab.env,
         "PROVISIONER_STATE_DIR": str(tmp_path / "state"),
         "PROVISIONER_INVENTORY_DIR": str(tmp_path / "inventory"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
@@ -128,7 +125,7 @@ def test_another_state_dir_and_a_bench_never_touch_the_running_lab(
     )
     bench = subprocess.run(
         [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/overhead"), "--runs", "1"],
-        env={k: v for k, v in converged.env.items() if not k.startswith("PROVISIONER_")},
+        env={k: v for k, v in converged_lab.env.items() if not k.startswith("PROVISIONER_")},
         capture_output=True,
         text=True,
         check=False,
@@ -140,21 +137,21 @@ def test_another_state_dir_and_a_bench_never_touch_the_running_lab(
     assert f"belong to the lab of state dir {mine}" in up.stderr.replace("\n", " ")
     assert down.returncode == 0 and "removed 0 containers" in down.stdout, down.stderr
     assert bench.returncode != 0 and f"state dir {mine}" in bench.stderr.replace("\n", " ")
-    assert _lab_owners(converged) == owners and set(owners.values()) == {mine}
-    assert (converged.state_dir / "lab" / "known_hosts").read_bytes() == known_hosts
+    assert _lab_owners(converged_lab) == owners and set(owners.values()) == {mine}
+    assert (converged_lab.state_dir / "lab" / "known_hosts").read_bytes() == known_hosts
     # Nothing of the other state dir or of the bench is left: only this lab's devices run.
-    assert {Path(o).parent for o in servers().values()} == {converged.state_dir.resolve()}
+    assert {Path(o).parent for o in servers().values()} == {converged_lab.state_dir.resolve()}
     assert not (tmp_path / "state" / "lab" / "id_ed25519").exists()
 
-    result = converged.run("comply", "lab")
+    result = converged_lab.run("comply", "lab")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 drift items on 0 hosts" in result.stdout
 
 
 def test_four_changes_by_hand_are_reported_on_the_right_host_role_task(
-    converged: LabEnv, tmp_path_factory: pytest.TempPathFactory
+    converged_lab: LabEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    lab = converged
+    lab = converged_lab
     changes = [
         ("lab-desk-01", ["sh", "-c", f"echo '// edited by hand' >> {UU_CONF}"]),
         ("laptop-01", ["systemctl", "stop", "apt-daily.timer"]),
@@ -197,8 +194,8 @@ def test_four_changes_by_hand_are_reported_on_the_right_host_role_task(
     assert rows[1].rstrip(" │").split()[-1] == "0"
 
 
-def test_remediate_fixes_the_drifted_hosts_and_comply_shows_zero(converged: LabEnv) -> None:
-    lab = converged
+def test_remediate_fixes_the_drifted_hosts_and_comply_shows_zero(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     # Two playbook runs (check, then apply on four hosts): on a loaded 2-core machine the pair
     # took more than 15 minutes once.
     fixed = lab.run("comply", "lab", "--remediate", timeout=2400)

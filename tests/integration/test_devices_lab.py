@@ -1,7 +1,7 @@
 """Network devices in the real lab: a device that fails fails only itself; a router as the
 comune's VPN terminator gives the endpoints its key and its own view of their handshakes.
 
-Runs on the converged lab; leaves it as it found it.
+Runs on the converged lab (fixture `converged_lab`); leaves it as it found it.
 """
 
 from __future__ import annotations
@@ -21,17 +21,12 @@ pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 DEVICES = ("lab-mikrotik", "lab-ios", "lab-fortigate")
 
 
-@pytest.fixture(scope="module")
-def converged(lab: LabEnv) -> LabEnv:
-    result = lab.run("enable", "lab")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return lab
-
-
 def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
-    converged: LabEnv,
+    converged_lab: LabEnv,
 ) -> None:
-    host_vars = converged.inventory_dir / "lab" / "host_vars"
+    host_vars = converged_lab.inventory_dir / "lab" / "host_vars"
+    vault_file = converged_lab.config_dir / "provisioner" / "vault-password"
+    vault_password = vault_file.read_text().strip()
     written = []
     for device in DEVICES:
         path = host_vars / f"{device}.yml"
@@ -40,19 +35,20 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
         values: dict[str, object] = {"netgear_password": "not-the-device-password"}
         if device == "lab-fortigate":
             values["netgear_port"] = 9  # nothing listens there
-        path.write_text(yaml.safe_dump(values), encoding="utf-8")
+        # Sealed like every device password (the inventory check refuses one in clear).
+        path.write_text(vault.encrypt(yaml.safe_dump(values), vault_password), encoding="utf-8")
         written.append(path)
     # A change by hand the rest of the run must still fix: the run goes past the device play.
-    converged.podman("exec", "prov-lab-laptop-01", "systemctl", "stop", "apt-daily.timer")
+    converged_lab.podman("exec", "prov-lab-laptop-01", "systemctl", "stop", "apt-daily.timer")
     try:
-        result = converged.run("enable", "lab")
-        checked = converged.run("comply", "lab")
+        result = converged_lab.run("enable", "lab")
+        checked = converged_lab.run("comply", "lab")
     finally:
         for path in written:
             path.unlink()
 
     assert result.returncode == 3, result.stdout + result.stderr
-    summary = converged.summary(result.stdout)
+    summary = converged_lab.summary(result.stdout)
     states = host_states(summary)
     assert {d: states[d]["state"] for d in DEVICES} == dict.fromkeys(DEVICES, "failed")
     failed = {t["host"]: t["message"] for t in summary["tasks"] if t["outcome"] == "failed"}
@@ -62,7 +58,7 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
     for host in ("lab-vpn-gw", "lab-rd-gw", "lab-desk-01", "laptop-01", "laptop-02"):
         assert states[host]["failed"] == 0 and states[host]["unreachable"] == 0, host
     assert all(readiness(summary).values()), summary["readiness"]
-    timer = converged.podman(
+    timer = converged_lab.podman(
         "exec", "prov-lab-laptop-01", "systemctl", "is-active", "apt-daily.timer"
     )
     assert timer.stdout.strip() == "active"
@@ -70,27 +66,29 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
     assert checked.returncode == 3, checked.stdout + checked.stderr
     assert "failed/unreachable: lab-fortigate, lab-ios, lab-mikrotik" in checked.stdout
 
-    again = converged.run("enable", "lab", "--limit", "network_devices")
+    again = converged_lab.run("enable", "lab", "--limit", "network_devices")
     assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
-    converged: LabEnv, tmp_path: Path
+    converged_lab: LabEnv, tmp_path: Path
 ) -> None:
     # The same lab as a comune whose terminator is the simulated RouterOS. The simulator
     # carries no traffic: the endpoints keep their tunnel to the Linux gateway (the run is a dry
     # run) and the router's handshake with laptop-01's key is set on the simulated device.
     inventory = tmp_path / "inventory"
-    shutil.copytree(converged.inventory_dir / "lab", inventory / "lab")
+    shutil.copytree(converged_lab.inventory_dir / "lab", inventory / "lab")
     settings = inventory / "lab" / "group_vars" / "all" / "comune.yml"
     data = yaml.safe_load(settings.read_text(encoding="utf-8"))
     data["comune_vpn_terminator"] = "lab-mikrotik"
     settings.write_text(yaml.safe_dump(data), encoding="utf-8")
-    env = {**converged.env, "PROVISIONER_INVENTORY_DIR": str(inventory)}
-    key = converged.podman("exec", "prov-lab-laptop-01", "wg", "show", "wg0", "public-key")
+    env = {**converged_lab.env, "PROVISIONER_INVENTORY_DIR": str(inventory)}
+    key = converged_lab.podman("exec", "prov-lab-laptop-01", "wg", "show", "wg0", "public-key")
     hosts = yaml.safe_load((inventory / "lab" / "hosts.yml").read_text(encoding="utf-8"))
     mikrotik = hosts["all"]["children"]["network_devices"]["hosts"]["lab-mikrotik"]
-    vault_password = (converged.config_dir / "provisioner" / "vault-password").read_text().strip()
+    vault_password = (
+        (converged_lab.config_dir / "provisioner" / "vault-password").read_text().strip()
+    )
     sealed = (inventory / "lab" / "group_vars" / "network_devices" / "vault.yml").read_text()
     opened = vault.decrypt(sealed, vault_password)
     assert opened is not None
@@ -102,12 +100,12 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
         seconds_ago=20,
     )
 
-    result = converged.run(
+    result = converged_lab.run(
         "enable", "lab", "--check", "--limit", "laptop-01,network_devices", env=env
     )
 
     assert result.returncode in (0, 3), result.stdout + result.stderr
-    summary = converged.summary(result.stdout)
+    summary = converged_lab.summary(result.stdout)
     configure = [
         t
         for t in summary["tasks"]

@@ -1,4 +1,9 @@
-"""`provisioner enable lab` against the real lab: converge, idempotence, check mode, lost hosts."""
+"""`provisioner enable lab` against the real lab: converge, idempotence, check mode, lost hosts.
+
+The first module of the lab session (conftest.MODULE_ORDER): its first test is the first enable
+of the fresh lab, the converge `converged_lab` hands to every later module. It leaves the lab
+converged (test_comply_lab's first test checks it: 0 drift).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,14 @@ import pytest
 
 from tests.integration.conftest import LAB_HOSTS, LAB_READINESS, LabEnv, host_states, readiness
 
-# One xdist group: the lab tests share one lab and run in file order on one worker.
+# One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 ADMIN_KEYS = "/home/provadmin/.ssh/authorized_keys"
 
 
 def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
-    result = lab.run("enable", "lab")
+    result = lab.run("enable", "lab", timeout=2400)
     assert result.returncode == 0, result.stdout + result.stderr
     states = host_states(lab.summary(result.stdout))
     assert set(states) == LAB_HOSTS
@@ -53,7 +58,8 @@ def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:
     return identity
 
 
-def test_second_enable_changes_nothing(lab: LabEnv) -> None:
+def test_second_enable_changes_nothing(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     before = _vpn_identity(lab)
     result = lab.run("enable", "lab")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -71,7 +77,8 @@ def test_second_enable_changes_nothing(lab: LabEnv) -> None:
     assert readiness(summary) == LAB_READINESS
 
 
-def test_check_reports_exactly_the_host_changed_by_hand(lab: LabEnv) -> None:
+def test_check_reports_exactly_the_host_changed_by_hand(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     removed = lab.podman("exec", "prov-lab-laptop-02", "rm", "-f", ADMIN_KEYS)
     assert removed.returncode == 0, removed.stderr
 
@@ -98,7 +105,8 @@ def test_check_reports_exactly_the_host_changed_by_hand(lab: LabEnv) -> None:
     assert lab.podman("exec", "prov-lab-laptop-02", "test", "-s", ADMIN_KEYS).returncode == 0
 
 
-def test_host_lost_mid_run_is_unreachable_and_others_finish(lab: LabEnv) -> None:
+def test_host_lost_mid_run_is_unreachable_and_others_finish(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     proc = lab.popen("enable", "lab")
     assert proc.stdout is not None
     try:
@@ -135,7 +143,8 @@ def test_host_lost_mid_run_is_unreachable_and_others_finish(lab: LabEnv) -> None
         assert up.returncode == 0, up.stdout + up.stderr
 
 
-def test_no_secret_in_state_dir_after_runs(lab: LabEnv) -> None:
+def test_no_secret_in_state_dir_after_runs(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     vault_password = (lab.config_dir / "provisioner" / "vault-password").read_text().strip()
     private_keys = [
         lab.podman("exec", f"prov-lab-{laptop}", "cat", "/etc/wireguard/wg0.key").stdout.strip()
@@ -157,7 +166,8 @@ def test_no_secret_in_state_dir_after_runs(lab: LabEnv) -> None:
     assert not list((lab.state_dir / "runs" / "lab").glob("*/artifacts/ansible/stdout"))
 
 
-def test_runs_history_lists_the_runs(lab: LabEnv) -> None:
+def test_runs_history_lists_the_runs(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     listed = lab.run("runs", "list", "--comune", "lab")
     assert listed.returncode == 0
     ids = re.findall(r"\d{8}-\d{6}-[0-9a-f]{4}", listed.stdout)
@@ -167,7 +177,8 @@ def test_runs_history_lists_the_runs(lab: LabEnv) -> None:
     assert "laptop-01" in shown.stdout
 
 
-def test_ctrl_c_cancels_the_run_and_records_it(lab: LabEnv) -> None:
+def test_ctrl_c_cancels_the_run_and_records_it(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     proc = lab.popen("enable", "lab")
     assert proc.stdout is not None
     seen = []

@@ -1,6 +1,6 @@
 """Hardening on the real lab: no secret in any file or command line, host keys checked, Ctrl-C.
 
-Runs after test_enable_lab (the lab is converged) and leaves it converged. The canary test
+Runs on the converged lab (fixture `converged_lab`) and leaves it converged. The canary test
 reuses that state: a plain-Ansible enable of the roles that handle secrets (baseline's admin
 password, the RDP probe's password), a comply that notifies a webhook answering 500, a key
 rotation and a run killed with SIGKILL; meanwhile a thread reads every process's command line
@@ -29,7 +29,7 @@ import yaml
 from provisioner.adapters import vault
 from tests.integration.conftest import LabEnv, host_states
 
-# One xdist group: the lab tests share one lab and run in file order on one worker.
+# One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 _RUN_ID = re.compile(r"(?:^|: )run (\d{8}-\d{6}-[0-9a-f]+)\b", re.MULTILINE)
@@ -144,8 +144,9 @@ def _kill_orphans(lab: LabEnv) -> None:
 
 
 def test_no_secret_in_the_state_dir_or_any_command_line(
-    lab: LabEnv, command_lines: CommandLines, hook: str
+    converged_lab: LabEnv, command_lines: CommandLines, hook: str
 ) -> None:
+    lab = converged_lab
     timings: dict[str, float] = {}
     vault_password = (lab.config_dir / "provisioner" / "vault-password").read_text().strip()
     netgear_vault = lab.inventory_dir / "lab" / "group_vars" / "netgear" / "vault.yml"
@@ -253,7 +254,8 @@ def _renew_host_keys(lab: LabEnv, host: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["--no-accel", "mitogen"])
-def test_a_host_whose_key_changed_is_refused(lab: LabEnv, mode: str) -> None:
+def test_a_host_whose_key_changed_is_refused(converged_lab: LabEnv, mode: str) -> None:
+    lab = converged_lab
     _renew_host_keys(lab, "lab-rd-gw")
     try:
         args = ["enable", "lab", "--limit", "lab-rd-gw", "--tags", "baseline"]
@@ -275,7 +277,10 @@ def test_a_host_whose_key_changed_is_refused(lab: LabEnv, mode: str) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_first_ctrl_c_finishes_the_running_task_and_starts_no_other(lab: LabEnv) -> None:
+def test_first_ctrl_c_finishes_the_running_task_and_starts_no_other(
+    converged_lab: LabEnv,
+) -> None:
+    lab = converged_lab
     proc = lab.popen("enable", "lab", "--tags", "baseline")
     assert proc.stdout is not None
     before: list[str] = []
@@ -309,7 +314,8 @@ def test_first_ctrl_c_finishes_the_running_task_and_starts_no_other(lab: LabEnv)
     print(f"\nCtrl-C to exit: {time.monotonic() - pressed:.1f}s")
 
 
-def test_second_ctrl_c_aborts_at_once(lab: LabEnv) -> None:
+def test_second_ctrl_c_aborts_at_once(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     proc = lab.popen("enable", "lab", "--tags", "baseline")
     assert proc.stdout is not None
     for line in proc.stdout:

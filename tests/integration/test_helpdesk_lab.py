@@ -1,7 +1,7 @@
 """Helpdesk against the real lab: reprovision one laptop, rotate its key, enrol a third endpoint,
 decommission it; an offline laptop leaves the gateway untouched.
 
-Runs after test_enable_lab (the lab is converged); each test leaves the lab converged.
+Runs on the converged lab (fixture `converged_lab`); each test leaves the lab converged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import yaml
 
 from tests.integration.conftest import LabEnv, endpoint_readiness, host_states, readiness
 
-# One xdist group: the lab tests share one lab and run in file order on one worker.
+# One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 GATEWAY = "prov-lab-lab-vpn-gw"
@@ -45,9 +45,8 @@ def _changed_tasks(summary: dict[str, object]) -> list[tuple[str, str]]:
     return [(str(t["host"]), str(t["task"])) for t in tasks if t["outcome"] == "changed"]
 
 
-def test_reprovision_converges_that_laptop_only(lab: LabEnv) -> None:
-    converged = lab.run("enable", "lab")
-    assert converged.returncode == 0, converged.stdout + converged.stderr
+def test_reprovision_converges_that_laptop_only(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     peers = _peers(lab)
     assert lab.podman("exec", "prov-lab-laptop-02", "rm", "-f", ADMIN_KEYS).returncode == 0
 
@@ -68,13 +67,17 @@ def test_reprovision_converges_that_laptop_only(lab: LabEnv) -> None:
     assert _peers(lab) == peers
 
 
-def test_unknown_host_suggests_names(lab: LabEnv) -> None:
+def test_unknown_host_suggests_names(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     result = lab.run("reprovision", "laptop-2")
     assert result.returncode == 2
     assert "did you mean" in result.stderr and "laptop-02 (lab)" in result.stderr
 
 
-def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(lab: LabEnv) -> None:
+def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
+    converged_lab: LabEnv,
+) -> None:
+    lab = converged_lab
     before = _peers(lab)
     old_public = _pubkey(lab, "laptop-01")
     old_private = lab.podman("exec", "prov-lab-laptop-01", "cat", "/etc/wireguard/wg0.key")
@@ -137,7 +140,8 @@ def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str
         )
 
 
-def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(lab: LabEnv) -> None:
+def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(converged_lab: LabEnv) -> None:
+    lab = converged_lab
     before = _peers(lab)
     assert lab.podman("stop", "-t", "2", "prov-lab-laptop-02").returncode == 0
     try:
@@ -156,7 +160,10 @@ def test_offline_laptop_exits_unreachable_and_gateway_is_untouched(lab: LabEnv) 
         assert up.returncode == 0, up.stdout + up.stderr
 
 
-def test_third_endpoint_adds_exactly_one_peer_then_decommission_removes_it(lab: LabEnv) -> None:
+def test_third_endpoint_adds_exactly_one_peer_then_decommission_removes_it(
+    converged_lab: LabEnv,
+) -> None:
+    lab = converged_lab
     before = _peers(lab)
     keys = {laptop: _pubkey(lab, laptop) for laptop in ("laptop-01", "laptop-02")}
     host_vars = {

@@ -2,8 +2,8 @@
 drift page after a comply started from the page, then the helpdesk reprovisions the laptop from
 the page, watching its live progress and the result, and the change is undone.
 
-Runs after test_helpdesk_lab (the lab is converged; run alone, it converges the lab first) and
-leaves the lab converged. Screenshots go to .artifacts/browser/.
+Runs on the converged lab (fixture `converged_lab`) and leaves it converged. Screenshots go to
+.artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -41,16 +41,9 @@ RUN_MINUTES = 15 * 60
 
 
 @pytest.fixture(scope="module")
-def console(lab: LabEnv) -> Iterator[Console]:
+def console(converged_lab: LabEnv) -> Iterator[Console]:
     """The lab converged, two console users of comune lab, `provisioner serve` on its state."""
-    store = History(StateLayout(lab.state_dir))
-    converged = any(
-        r.use_case == "enable" and r.status == "successful" and not r.check_mode
-        for r in store.list_runs("lab", 500)
-    )
-    if not converged:
-        done = lab.run("enable", "lab")
-        assert done.returncode == 0, done.stdout + done.stderr
+    lab = converged_lab
     env = {k: v for k, v in lab.env.items() if k != "COLUMNS"}
     add_user(env, "tecla", PASSWORD, "--role", "technician", "--comune", "lab")
     add_user(env, "hugo", PASSWORD, "--role", "helpdesk", "--comune", "lab")

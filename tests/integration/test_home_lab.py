@@ -1,8 +1,9 @@
 """Laptops at home on the real lab: reached only through the comune's tunnel, left out while
 switched off, their work applied by `watch` when they come back, readiness proven every time.
 
-Runs after the helpdesk tests (the lab is converged; every laptop is managed through the tunnel
-since its first enable) and leaves laptop-02 at home.
+Runs on the converged lab (fixture `converged_lab`; every laptop is managed through the tunnel
+since its first enable) and leaves laptop-02 at home: after every module that needs it in the
+office (conftest.MODULE_ORDER).
 """
 
 from __future__ import annotations
@@ -44,9 +45,8 @@ def _handshakes(lab: LabEnv) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def home(lab: LabEnv) -> Iterator[LabEnv]:
-    converged = lab.run("enable", "lab")
-    assert converged.returncode == 0, converged.stdout + converged.stderr
+def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
+    lab = converged_lab
     sent = lab.run("lab", "send-home", HOME)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     yield lab

@@ -197,13 +197,11 @@ def _wait_for_workers(client: Redis, names: set[str], timeout: float = 120) -> N
 
 
 @pytest.fixture(scope="module")
-def queue_lab(lab: LabEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueueLab]:
-    # Converged once in this session (the earlier lab modules did it; alone, this one does):
-    # from then on the lab's laptops are managed through the terminator's tunnel.
-    history = lab.run("runs", "list", "--comune", "lab", "--last", "200").stdout
-    if not re.search(r"\benable\b.*\bapply\b.*\bsuccessful\b", history):
-        converged = lab.run("enable", "lab", timeout=2400)
-        assert converged.returncode == 0, converged.stdout + converged.stderr
+def queue_lab(
+    converged_lab: LabEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QueueLab]:
+    # Converged: from then on the lab's laptops are managed through the terminator's tunnel.
+    lab = converged_lab
     for slug, pool in COPIES.items():
         _copy_comune(lab, slug, pool)
     base = tmp_path_factory.mktemp("queue")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from provisioner.config import Settings
@@ -77,3 +79,30 @@ def test_the_rd_gateway_gets_a_certificate_of_the_lab_ca_and_the_laptops_its_ca(
             **values,
         }
     )
+
+
+def test_the_connection_file_sets_only_inputs_the_baseline_role_declares(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml  # noqa: PLC0415
+
+    from provisioner.adapters import pki  # noqa: PLC0415
+    from provisioner.core import lab as lab_module  # noqa: PLC0415
+
+    monkeypatch.setenv("PROVISIONER_VAULT_PASSWORD", "lab-vault-pw")
+    monkeypatch.setattr(lab_module, "start_lab_gear", lambda *_args: {})
+    lab = Lab(settings)
+    ca = pki.make_ca("Provisioner lab CA")
+    lab.meeting_dir.mkdir(parents=True)
+
+    lab._write_inventory("ssh-ed25519 AAAA lab", ca, lab._rd_gateway_pki(ca))
+
+    connection = lab.inventory_dir / "group_vars" / "all" / "lab_connection.yml"
+    values = yaml.safe_load(connection.read_text(encoding="utf-8"))
+    specs = Path(__file__).resolve().parents[4] / "roles/baseline/meta/argument_specs.yml"
+    declared = yaml.safe_load(specs.read_text(encoding="utf-8"))["argument_specs"]["main"]
+    role_inputs = {name for name in values if name.startswith("baseline_")}
+    assert role_inputs == {"baseline_admin_ssh_keys"}
+    assert role_inputs <= set(declared["options"])
+    # The admin password reaches the role only as the hash core/admin_password.py makes.
+    assert "vault_baseline_admin_password" not in connection.read_text(encoding="utf-8")
