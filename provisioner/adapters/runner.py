@@ -55,24 +55,34 @@ TUNNEL_INVENTORY = "tunnel-inventory.yml"
 # comune names another office host (e.g. when a router terminates the VPN).
 _JUMP = "hostvars[comune_management_host | default(comune_vpn_terminator)]"
 _JUMP_ARGS = f"{_JUMP}.ansible_ssh_common_args | default('')"
-TUNNEL_CONNECTION = {
-    # The endpoint's own tunnel address, reached from the managing host (ssh -W): the only path
-    # to a laptop at home behind NAT. HostKeyAlias first (ssh keeps the first value of an option):
-    # the endpoint's key is known under its name, whatever its address.
-    "ansible_host": "{{ vpn_client_address }}",
-    "ansible_port": 22,
-    "ansible_ssh_common_args": (
-        "-o HostKeyAlias={{ inventory_hostname }} {{ " + _JUMP_ARGS + " }} "
-        '-o ProxyCommand="ssh {{ ' + _JUMP_ARGS + " }} "
-        "{{ ('-i ' ~ " + _JUMP + ".ansible_ssh_private_key_file) "
-        "if " + _JUMP + ".ansible_ssh_private_key_file is defined else '' }} "
-        "-p {{ " + _JUMP + ".ansible_port | default(22) }} "
-        "-l {{ " + _JUMP + ".ansible_user | default('root') }} "
-        "-W %h:%p {{ " + _JUMP + ".ansible_host "
-        '| default(comune_management_host | default(comune_vpn_terminator)) }}"'
-    ),
-}
-"""Connection variables of a host reached through the tunnel (Ansible templates them per host)."""
+
+
+def tunnel_connection(host: str) -> dict[str, Any]:
+    """Connection variables of ``host`` reached through the tunnel (Ansible templates them).
+
+    The host's own name and address are written out, never ``inventory_hostname``: a task
+    delegated to this host from another one (e.g. the RDP probe on a desktop, run from its user's
+    laptop) templates them with the delegating host's ``inventory_hostname``.
+    """
+    return {
+        # The endpoint's own tunnel address, reached from the managing host (ssh -W): the only
+        # path to a laptop at home behind NAT. HostKeyAlias first (ssh keeps the first value of an
+        # option): the endpoint's key is known under its name, whatever its address.
+        "ansible_host": "{{ hostvars[" + repr(host) + "].vpn_client_address }}",
+        "ansible_port": 22,
+        "ansible_ssh_common_args": (
+            f"-o HostKeyAlias={host} {{{{ {_JUMP_ARGS} }}}} "
+            '-o ProxyCommand="ssh {{ ' + _JUMP_ARGS + " }} "
+            "{{ ('-i ' ~ " + _JUMP + ".ansible_ssh_private_key_file) "
+            "if " + _JUMP + ".ansible_ssh_private_key_file is defined else '' }} "
+            "-p {{ " + _JUMP + ".ansible_port | default(22) }} "
+            "-l {{ " + _JUMP + ".ansible_user | default('root') }} "
+            "-W %h:%p {{ " + _JUMP + ".ansible_host "
+            '| default(comune_management_host | default(comune_vpn_terminator)) }}"'
+        ),
+    }
+
+
 CANCEL_MARKER = "provisioner: cancel requested"
 """What plugins/strategy/provisioner_linear.py prints when it stops a run between tasks."""
 
@@ -628,4 +638,4 @@ def tunnel_inventory(request: PlaybookRequest) -> dict[str, Any]:
     A later inventory source wins for a host's variables, so these replace the address the
     comune's inventory gives (the one used for the first enrolment). JSON is YAML.
     """
-    return {"all": {"hosts": {host: dict(TUNNEL_CONNECTION) for host in request.through_tunnel}}}
+    return {"all": {"hosts": {host: tunnel_connection(host) for host in request.through_tunnel}}}

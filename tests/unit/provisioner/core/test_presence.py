@@ -86,7 +86,10 @@ def test_an_offline_laptop_is_left_out_and_its_work_waits_until_a_run_reaches_it
         "laptop-a",
         "laptop-b",
     ]
-    assert tunnel["all"]["hosts"]["laptop-a"]["ansible_host"] == "{{ vpn_client_address }}"
+    assert (
+        tunnel["all"]["hosts"]["laptop-a"]["ansible_host"]
+        == "{{ hostvars['laptop-a'].vpn_client_address }}"
+    )
     assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
         ("laptop-b", int(now - 3600))
     ]
