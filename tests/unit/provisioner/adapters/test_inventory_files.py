@@ -198,7 +198,8 @@ def test_unknown_top_level_group_suggests(make_comune: MakeComune) -> None:
     assert problem.file == f"inventory/{SLUG}/hosts.yml"
     assert "unknown group 'vpn_gateway' (did you mean vpn_gateways?)" in problem.message
     assert (
-        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, netgear" in problem.message
+        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, meeting_servers, netgear"
+        in problem.message
     )
 
 
