@@ -89,6 +89,8 @@ class ContainerState:
     labels: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     """The sysctls podman set at creation (``--sysctl``)."""
+    image: str = ""
+    """The image it was created from (its name, e.g. ``localhost/provisioner-lab:trixie``)."""
 
 
 class Podman:
@@ -262,6 +264,7 @@ class Podman:
             published,
             {str(k): str(v) for k, v in labels.items()},
             {str(k): str(v) for k, v in sysctls.items()},
+            str(data.get("ImageName") or ""),
         )
 
     def run(self, spec: ContainerSpec, image: str) -> None:

@@ -35,12 +35,13 @@ def lab_up(
 
 
 def lab_image(ctx: typer.Context) -> None:
-    """Build the lab's base image (Debian 13 minbase + systemd + sshd) if missing."""
-    from provisioner.core.lab import IMAGE, Lab  # noqa: PLC0415
+    """Build the lab's images (Debian 13 and, for the meeting platform, Debian 12) if missing."""
+    from provisioner.core.lab import Lab  # noqa: PLC0415
 
-    with render.console.status("lab: building image (debootstrap, ~1-2 min)"):
-        built = Lab(settings_of(ctx)).ensure_image()
-    render.console.print(f"{IMAGE}: {'built' if built else 'present'}")
+    with render.console.status("lab: building images (debootstrap, ~1-2 min each)"):
+        built = Lab(settings_of(ctx)).ensure_images()
+    for image, now in built.items():
+        render.console.print(f"{image}: {'built' if now else 'present'}")
 
 
 def lab_down(ctx: typer.Context) -> None:

@@ -25,6 +25,10 @@ from provisioner.errors import ControllerError, InputError
 from provisioner.fakegear.lab import GearServer, start_lab_gear, stop_orphans
 
 IMAGE = "localhost/provisioner-lab:trixie"
+IMAGE_BOOKWORM = "localhost/provisioner-lab:bookworm"
+"""Debian 12, the release that packages Janus: the lab's meeting platform (role meeting_server)."""
+IMAGES: dict[str, str] = {IMAGE: "trixie", IMAGE_BOOKWORM: "bookworm"}
+"""The lab's images and their Debian suites, built by one recipe (``adapters.podman``)."""
 COMUNE = "lab"
 PREFIX = "prov-lab-"
 OFFICE = Network("provisioner-lab-office", "10.89.1.0/24")
@@ -39,6 +43,15 @@ TUN_DEVICE = Path("/dev/net/tun")
 # inotify instances per systemd container (systemd, dbus, journald, ...) and for the host itself
 INOTIFY_PER_CONTAINER = 7
 INOTIFY_HOST_SLACK = 32
+VAULT_SECRETS: dict[str, int] = {
+    "vault_baseline_admin_password": 18,
+    # meeting_server: Janus' admin key and coturn's shared secret (16-128 characters), the lab
+    # comune's room PIN (6-64); token_urlsafe's alphabet is within what the role accepts.
+    "vault_meeting_server_admin_key": 32,
+    "vault_meeting_server_turn_secret": 32,
+    "vault_meeting_room_pin": 12,
+}
+"""The lab vault's secrets and their size (bytes of randomness, ``secrets.token_urlsafe``)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class LabHost:
     tun: bool = False
     forwards: bool = False
     """Routes between its networks: podman sets ``net.ipv4.ip_forward=1`` at creation."""
+    image: str = IMAGE
 
     @property
     def sysctls(self) -> dict[str, str]:
@@ -64,6 +78,12 @@ RD_GATEWAY_ADDRESS = "10.89.1.11"
 """lab-rd-gw's office address: comune_rd_gateway_address in inventory/lab (the .rdp files')."""
 OWNER_LABEL = "provisioner.lab.owner"
 """Label on the lab's containers and networks: the state dir whose lab they are."""
+MEETING = LabHost(
+    "lab-meet", "meeting_servers", 40, {OFFICE.name: "10.89.1.40"}, image=IMAGE_BOOKWORM
+)
+"""The provider's meeting platform (role meeting_server: Janus, nginx, coturn) on Debian 12, with
+the lab comune's room; its HTTPS certificate comes from the lab's own CA."""
+MEETING_NAME = "meet.lab.provisioner.test"
 
 FIXED_HOSTS: tuple[LabHost, ...] = (
     LabHost(
@@ -77,6 +97,7 @@ FIXED_HOSTS: tuple[LabHost, ...] = (
     # tun=True also grants NET_ADMIN, which their nftables filters need.
     LabHost("lab-rd-gw", "rd_gateways", 2, {OFFICE.name: RD_GATEWAY_ADDRESS}, tun=True),
     LabHost("lab-desk-01", "office_desktops", 3, {OFFICE.name: "10.89.1.21"}, tun=True),
+    MEETING,
 )
 DEFAULT_LAPTOPS = 2
 MAX_LAPTOPS = 150
@@ -101,19 +122,13 @@ def lab_hosts(laptops: int = DEFAULT_LAPTOPS) -> tuple[LabHost, ...]:
 
 
 LAB_HOSTS = lab_hosts()
-"""The default lab: gateway, RD gateway, one desktop, two laptops."""
+"""The default lab: gateway, RD gateway, one desktop, the meeting platform, two laptops."""
 
 
 INTRANET = LabHost("lab-intranet", "", 30, {OFFICE.name: "10.89.1.30"})
 """An existing office service of the comune (not managed): the VPN readiness target."""
 _INTRANET_UNIT = "lab-intranet"
-
-MEETING = LabHost("lab-meet", "", 40, {OFFICE.name: "10.89.1.40"})
-"""The comune's meeting platform (not managed): HTTPS with a certificate of the lab's own CA."""
-MEETING_NAME = "meet.lab.provisioner.test"
-_MEETING_UNIT = "lab-meet"
-_MEETING_DIR = "/srv/meet"
-UNMANAGED = (INTRANET, MEETING)
+UNMANAGED = (INTRANET,)
 
 HOME_LABEL = "provisioner.lab.home"
 """Label on a laptop that was sent home and on its home router."""
@@ -209,12 +224,20 @@ class Lab:
         """Published SSH port of a lab host."""
         return self.port_base + host.port_offset
 
-    def ensure_image(self) -> bool:
-        """Build the base image if missing; True if it was built."""
-        if self.podman.image_exists(IMAGE):
-            return False
-        self.podman.build_image(IMAGE, self.dir / "build")
-        return True
+    def missing_images(self) -> list[str]:
+        """The lab's images that are missing or were built by another recipe."""
+        return [image for image in IMAGES if not self.podman.image_exists(image)]
+
+    def ensure_images(self) -> dict[str, bool]:
+        """Build each lab image (Debian 13, Debian 12) that is missing or of another recipe.
+
+        Returns:
+            Image -> whether it was built now.
+        """
+        missing = self.missing_images()
+        for image in missing:
+            self.podman.build_image(image, self.dir / "build", suite=IMAGES[image])
+        return {image: image in missing for image in IMAGES}
 
     @property
     def owner(self) -> str:
@@ -347,9 +370,10 @@ class Lab:
         if problems:
             raise ControllerError("lab preflight: " + "; ".join(problems))
         aptcache.ensure()
-        if not self.podman.image_exists(IMAGE):
-            step("building the image (debootstrap, 1-2 minutes)")
-            self.ensure_image()
+        missing = self.missing_images()
+        if missing:
+            step(f"building {', '.join(missing)} (debootstrap, 1-2 minutes each)")
+            self.ensure_images()
         step("starting containers")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ensure_key()
@@ -364,14 +388,11 @@ class Lab:
         for host in (*self.hosts, *UNMANAGED):
             name = self.container(host)
             state = self.podman.state(name)
-            if state is not None and any(
-                state.sysctls.get(k) != v for k, v in host.sysctls.items()
-            ):
-                # Created without the sysctls it needs (an older lab): it cannot be fixed inside.
+            if state is not None and _outdated(host, state):
                 self.podman.remove(name)
                 state = None
             if state is None:
-                self.podman.run(self._spec(host), IMAGE)
+                self.podman.run(self._spec(host), host.image)
             elif state.state != "running":
                 number = int(host.name.rsplit("-", 1)[1]) if state.labels.get(HOME_LABEL) else 0
                 if number:
@@ -380,7 +401,6 @@ class Lab:
         self._check_forwarding()
         self._start_intranet()
         ca, platform = self._meeting_pki()
-        self._start_meeting(platform)
         gateway_cert = self._rd_gateway_pki(ca)
         pubkey = (self.key_file.with_suffix(".pub")).read_text(encoding="utf-8").strip()
         known: list[str] = []
@@ -401,7 +421,7 @@ class Lab:
                 known.append(f"{host.name},[127.0.0.1]:{self.port(host)} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         step("writing the inventory")
-        self._write_inventory(pubkey, ca, gateway_cert)
+        self._write_inventory(pubkey, ca, platform, gateway_cert)
         return self.status()
 
     @property
@@ -654,35 +674,6 @@ class Lab:
             atomic_write(cert, issued.cert_pem, mode=0o600)
         return pki.Issued(cert.read_text(encoding="utf-8"), key.read_text(encoding="utf-8"))
 
-    def _start_meeting(self, platform: pki.Issued) -> None:
-        """The comune's meeting platform: one HTTPS page on the office network."""
-        name = self.container(MEETING)
-        self.podman.wait_for_unit(name, "multi-user.target")
-        source = self.settings.content_dir / "lab" / "meeting"
-        files = {
-            f"{_MEETING_DIR}/platform.pem": platform.cert_pem,
-            f"{_MEETING_DIR}/platform.key": platform.key_pem,
-            f"{_MEETING_DIR}/platform.py": (source / "platform.py").read_text(encoding="utf-8"),
-            f"{_MEETING_DIR}/site/index.html": (source / "index.html").read_text(encoding="utf-8"),
-        }
-        for path, text in files.items():
-            self.podman.exec(
-                name,
-                ["sh", "-c", f"umask 077; mkdir -p {_MEETING_DIR}/site; cat > {path}"],
-                stdin=text,
-            )
-        address = MEETING.networks[OFFICE.name]
-        # Restarted on every `lab up`: the certificate may come from another state dir's CA.
-        script = (
-            f"systemctl stop {_MEETING_UNIT} 2>/dev/null; "
-            f"systemctl reset-failed {_MEETING_UNIT} 2>/dev/null; "
-            f"chmod -R go+rX {_MEETING_DIR}/site; "
-            f"systemd-run --unit={_MEETING_UNIT} -p Restart=always python3 "
-            f"{_MEETING_DIR}/platform.py {address} {_MEETING_DIR}/platform.pem "
-            f"{_MEETING_DIR}/platform.key {_MEETING_DIR}/site"
-        )
-        self.podman.exec(name, ["sh", "-c", script])
-
     def _ensure_key(self) -> None:
         if self.key_file.exists():
             return
@@ -706,7 +697,9 @@ class Lab:
         if proc.returncode != 0:
             raise ControllerError(f"ssh-keygen failed: {proc.stderr.strip()}")
 
-    def _write_inventory(self, pubkey: str, ca: pki.Issued, gateway_cert: pki.Issued) -> None:
+    def _write_inventory(
+        self, pubkey: str, ca: pki.Issued, platform: pki.Issued, gateway_cert: pki.Issued
+    ) -> None:
         groups: dict[str, dict[str, object]] = {}
         for host in self.hosts:
             hosts = groups.setdefault(host.group, {"hosts": {}})["hosts"]
@@ -731,6 +724,9 @@ class Lab:
             "comune_meeting_ca_certificate": ca.cert_pem,
         }
         _write_generated(all_dir / "lab_meeting.yml", meeting)
+        self._write_meeting_server(
+            self.inventory_dir / "group_vars" / "meeting_servers.yml", platform
+        )
         self._write_rd_gateway(all_dir / "lab_rdp.yml", ca, gateway_cert)
         # One simulated router/firewall per vendor (netmiko over SSH on 127.0.0.1, no container).
         groups["network_devices"] = {
@@ -740,42 +736,87 @@ class Lab:
         }
         _write_generated(self.inventory_dir / "hosts.yml", hosts_doc)
 
-    def _write_rd_gateway(self, path: Path, ca: pki.Issued, gateway_cert: pki.Issued) -> None:
-        """The comune's RD gateway certificate (key vault-encrypted) and the CA that signed it."""
+    def _write_certificate(self, stem: str, issued: pki.Issued) -> tuple[str, str]:
+        """``files/<stem>.crt`` and ``files/<stem>.key`` (vault-encrypted) in the inventory.
+
+        Returns:
+            Their paths relative to the inventory directory.
+        """
         files = self.inventory_dir / "files"
-        atomic_write(files / "rd-gateway.crt", gateway_cert.cert_pem, mode=0o600)
+        atomic_write(files / f"{stem}.crt", issued.cert_pem, mode=0o600)
         password = vault_password(self.settings)
         assert password is not None  # _write_vault made one
-        # Ansible's copy decrypts it on the way to the gateway; it is never plain text here.
-        atomic_write(
-            files / "rd-gateway.key", vault.encrypt(gateway_cert.key_pem, password), mode=0o600
-        )
+        # Ansible's copy (and file lookup) decrypts it on the way; it is never plain text here.
+        atomic_write(files / f"{stem}.key", vault.encrypt(issued.key_pem, password), mode=0o600)
+        return f"files/{stem}.crt", f"files/{stem}.key"
+
+    def _write_meeting_server(self, path: Path, platform: pki.Issued) -> None:
+        """Role meeting_server's inputs on lab-meet: the platform's name and certificate (key
+        vault-encrypted), the vault's admin key and TURN secret, the lab comune's room."""
+        cert, key = self._write_certificate("meeting-server", platform)
         values = {
-            "comune_rd_gateway_certificate": "files/rd-gateway.crt",
-            "comune_rd_gateway_private_key": "files/rd-gateway.key",
+            "meeting_server_name": MEETING_NAME,
+            # inventory_dir: the run's copy of the inventory under the job queue too.
+            "meeting_server_certificate_src": "{{ inventory_dir }}/" + cert,
+            "meeting_server_private_key_src": "{{ inventory_dir }}/" + key,
+            "meeting_server_admin_key": "{{ vault_meeting_server_admin_key }}",
+            "meeting_server_turn_secret": "{{ vault_meeting_server_turn_secret }}",
+            "meeting_server_rooms": [
+                {
+                    "id": "{{ comune_meeting_room }}",
+                    "name": "{{ comune_name }}",
+                    "pin": "{{ vault_meeting_room_pin }}",
+                }
+            ],
+        }
+        _write_generated(path, values)
+
+    def _write_rd_gateway(self, path: Path, ca: pki.Issued, gateway_cert: pki.Issued) -> None:
+        """The comune's RD gateway certificate (key vault-encrypted) and the CA that signed it."""
+        cert, key = self._write_certificate("rd-gateway", gateway_cert)
+        values = {
+            "comune_rd_gateway_certificate": cert,
+            "comune_rd_gateway_private_key": key,
             # The laptops trust it: the RDP readiness (and a clerk's client) verify the gateway.
             "comune_rd_gateway_ca_certificate": ca.cert_pem,
         }
         _write_generated(path, values)
 
     def _write_vault(self, path: Path) -> None:
+        """The lab comune's secrets (``VAULT_SECRETS``), each made once and kept while the vault
+        opens, so the admin password, the platform's keys and the room's PIN stay stable."""
         password = vault_password(self.settings)
         if password is None:
             password = secrets.token_urlsafe(24)
             target = self.settings.default_vault_password_file
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write(target, password + "\n", mode=0o600)
-        # Keep the existing vault when it still opens, so the admin password stays stable.
-        keep = (
-            path.exists()
-            and not os.environ.get(ENV_ADMIN_PASSWORD)
-            and vault.decrypt(path.read_text(encoding="utf-8"), password) is not None
+        current: dict[str, Any] = {}
+        plaintext = (
+            vault.decrypt(path.read_text(encoding="utf-8"), password) if path.exists() else None
         )
-        if keep:
-            return
-        admin = os.environ.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(18)
-        plaintext = yaml.safe_dump({"vault_baseline_admin_password": admin})
-        atomic_write(path, vault.encrypt(plaintext, password), mode=0o600)
+        loaded = yaml.safe_load(plaintext) if plaintext else None
+        if isinstance(loaded, dict):
+            current = loaded
+        values = dict(current)
+        admin = os.environ.get(ENV_ADMIN_PASSWORD)
+        if admin:
+            values["vault_baseline_admin_password"] = admin
+        for key, size in VAULT_SECRETS.items():
+            if not values.get(key):
+                values[key] = secrets.token_urlsafe(size)
+        if values != current:
+            atomic_write(path, vault.encrypt(yaml.safe_dump(values), password), mode=0o600)
+
+
+def _outdated(host: LabHost, state: ContainerState) -> bool:
+    """A container that cannot become what the lab wants without being created again."""
+    # Created without the sysctls it needs (an older lab): it cannot be fixed inside.
+    if any(state.sysctls.get(k) != v for k, v in host.sysctls.items()):
+        return True
+    # Of another image (lab-meet was a Debian 13 container before it ran Janus); a laptop at
+    # home runs its own committed image.
+    return bool(state.image) and state.image != host.image and not state.labels.get(HOME_LABEL)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ PLAY_GROUPS: tuple[str, ...] = (
     "office_desktops",
     "vpn_gateways",
     "rd_gateways",
+    "meeting_servers",
     "network_devices",
 )
 """The groups the playbooks' plays may target (``tests/unit/content/test_bundles_untargeted``)."""
@@ -142,6 +143,11 @@ PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9+
 MeetingMode = Literal["browser", "package"]
 Management = Literal["direct", "tunnel"]
 MeetingBrowser = Literal["chromium", "firefox-esr"]
+MeetingPlatform = Literal["generic", "janus"]
+# A room id on the provider's platform (role meeting_server): Janus' string id, its
+# configuration section and its page's path; the role's argument spec allows the same.
+_ROOM_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+RoomId = Annotated[str, StringConstraints(pattern=_ROOM_ID)]
 PackageSource = Literal["apt", "url"]
 
 
@@ -225,6 +231,16 @@ class ComuneSettings(BaseModel):
     comune_meeting_package_url: OptionalHttpsUrl = ""
     comune_meeting_package_checksum: OptionalSha256 = ""
     comune_meeting_ca_certificate: PemCertificate = ""
+    comune_meeting_platform: MeetingPlatform = Field(
+        default="generic",
+        description="generic: any HTTPS platform; janus: the provider's own (role meeting_server), "
+        "whose readiness also asks Janus for the comune's room",
+    )
+    comune_meeting_room: RoomId | Literal[""] = Field(
+        default="",
+        description="the comune's room id on the janus platform (a-z, 0-9, '-'; 1-63 characters): "
+        "its page is https://<platform>/riunioni/<room>/",
+    )
     comune_dns_servers: list[ipaddress.IPv4Address] = Field(default_factory=list)
     comune_vpn_allowed_services: list[AllowedService] = Field(default_factory=list)
     comune_vpn_readiness_service: str = Field(
@@ -260,6 +276,21 @@ class ComuneSettings(BaseModel):
             raise ValueError(
                 f"comune_vpn_readiness_service {self.comune_vpn_readiness_service!r} is not in "
                 f"comune_vpn_allowed_services ({', '.join(names) or 'empty'})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _janus_room_is_named(self) -> ComuneSettings:
+        if self.comune_meeting_platform != "janus":
+            return self
+        if not self.comune_meeting_room:
+            raise ValueError("comune_meeting_room is required with comune_meeting_platform janus")
+        path = urlsplit(self.comune_meeting_url).path
+        if path.rstrip("/") != f"/riunioni/{self.comune_meeting_room}":
+            raise ValueError(
+                f"comune_meeting_url {self.comune_meeting_url!r} is not the page of room "
+                f"{self.comune_meeting_room!r} (https://<platform>/riunioni/"
+                f"{self.comune_meeting_room}/)"
             )
         return self
 

@@ -27,20 +27,23 @@ from tests.fresh_host import host_forwarding_off
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "provisioner"
-# The lab's managed hosts: five containers and the simulated network devices `lab up` starts.
+# The lab's managed hosts: six containers and the simulated network devices `lab up` starts.
 LAB_HOSTS = {
     "lab-vpn-gw",
     "lab-rd-gw",
     "lab-desk-01",
+    "lab-meet",
     "laptop-01",
     "laptop-02",
     "lab-mikrotik",
     "lab-ios",
     "lab-fortigate",
 }
-# What `enable lab` proves after converging: each laptop's tunnel and meeting platform (HTTPS
-# through the tunnel, lab CA trusted), and an RDP session through the gateway to the desktop.
+# What `enable lab` proves after converging: the meeting platform's Janus answers for the lab's
+# room, each laptop's tunnel and meeting platform (a Janus session and the comune's room through
+# the tunnel, lab CA trusted), and an RDP session through the gateway to the desktop.
 LAB_READINESS = {
+    ("lab-meet", "meeting platform"): True,
     ("laptop-01", "vpn"): True,
     ("laptop-02", "vpn"): True,
     ("laptop-01", "meeting"): True,
@@ -177,7 +180,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
         ROOT / "inventory" / "lab" / "group_vars",
         base / "inventory" / "lab" / "group_vars",
         ignore=shutil.ignore_patterns(
-            "lab_connection.yml", "vault.yml", "lab_meeting.yml", "lab_rdp.yml"
+            "lab_connection.yml",
+            "vault.yml",
+            "lab_meeting.yml",
+            "lab_rdp.yml",
+            "meeting_servers.yml",
         ),
     )
     env = {

@@ -39,13 +39,15 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
     assert set(files) == {"mrossi.rdp", "lbianchi.rdp"}
     assert "full address:s:10.89.1.11:3389" in files["mrossi.rdp"]
     assert "full address:s:10.89.1.11:3390" in files["lbianchi.rdp"]
-    # the laptops trust the lab CA and open the platform by name through the tunnel
+    # the laptops trust the lab CA and open the comune's room on lab-meet (role meeting_server)
+    # by name through the tunnel
     fetch = (
-        "import urllib.request as u; print(u.urlopen('https://meet.lab.provisioner.test').read())"
+        "import urllib.request as u; "
+        "print(u.urlopen('https://meet.lab.provisioner.test/riunioni/lab/').read())"
     )
     page = lab.podman("exec", "prov-lab-laptop-01", "python3", "-c", fetch)
     assert page.returncode == 0, page.stderr
-    assert "getUserMedia" in page.stdout
+    assert "Riunioni" in page.stdout and "meeting.js" in page.stdout
 
 
 def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:

@@ -198,8 +198,8 @@ def test_unknown_top_level_group_suggests(make_comune: MakeComune) -> None:
     assert problem.file == f"inventory/{SLUG}/hosts.yml"
     assert "unknown group 'vpn_gateway' (did you mean vpn_gateways?)" in problem.message
     assert (
-        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, network_devices"
-        in problem.message
+        "allowed: endpoints, office_desktops, vpn_gateways, rd_gateways, meeting_servers, "
+        "network_devices" in problem.message
     )
 
 

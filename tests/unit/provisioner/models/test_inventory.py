@@ -28,12 +28,13 @@ def _error_fields(exc: ValidationError) -> list[str]:
     return [str(e["loc"][0]) for e in exc.errors()]
 
 
-def test_groups_are_the_documented_five_plays_target_and_bundles() -> None:
+def test_groups_are_the_documented_six_plays_target_and_bundles() -> None:
     assert PLAY_GROUPS == (
         "endpoints",
         "office_desktops",
         "vpn_gateways",
         "rd_gateways",
+        "meeting_servers",
         "network_devices",
     )
     assert (*PLAY_GROUPS, BUNDLES) == GROUPS and BUNDLES == "bundles"
@@ -222,6 +223,60 @@ def test_meeting_defaults_are_browser_chromium_apt() -> None:
     assert s.comune_meeting_package_source == "apt"
     assert s.comune_meeting_extra_origins == []
     assert s.comune_meeting_ca_certificate == ""
+
+
+def test_meeting_platform_defaults_to_generic_without_a_room() -> None:
+    s = _settings()
+
+    assert (s.comune_meeting_platform, s.comune_meeting_room) == ("generic", "")
+
+
+def test_janus_platform_takes_the_room_its_url_names() -> None:
+    s = _settings(
+        comune_meeting_platform="janus",
+        comune_meeting_room="lab",
+        comune_meeting_url="https://meet.lab.provisioner.test/riunioni/lab/",
+    )
+
+    assert (s.comune_meeting_platform, s.comune_meeting_room) == ("janus", "lab")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"comune_meeting_room": ""}, "comune_meeting_room is required"),
+        (
+            {"comune_meeting_url": "https://meet.lab.provisioner.test/riunioni/other/"},
+            "is not the page of room 'lab'",
+        ),
+        ({"comune_meeting_url": "https://meet.lab.provisioner.test"}, "/riunioni/lab/"),
+    ],
+)
+def test_janus_platform_needs_a_room_and_its_page(overrides: dict[str, str], needle: str) -> None:
+    values = {
+        "comune_meeting_platform": "janus",
+        "comune_meeting_room": "lab",
+        "comune_meeting_url": "https://meet.lab.provisioner.test/riunioni/lab/",
+        **overrides,
+    }
+
+    with pytest.raises(ValidationError, match=needle):
+        _settings(**values)
+
+
+@pytest.mark.parametrize("room", ["Lab", "-lab", "lab room", "lab_1", "x" * 64, 'a"b'])
+def test_room_id_carries_only_what_janus_config_can(room: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        _settings(comune_meeting_platform="janus", comune_meeting_room=room)
+
+    assert _error_fields(exc.value)[0] == "comune_meeting_room"
+
+
+def test_unknown_meeting_platform_is_refused() -> None:
+    with pytest.raises(ValidationError) as exc:
+        _settings(comune_meeting_platform="jitsi")
+
+    assert _error_fields(exc.value) == ["comune_meeting_platform"]
 
 
 def test_meeting_url_error_says_https() -> None:
