@@ -43,6 +43,9 @@ fi
 """
 _APT_PROXY_CONF = 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/provisioner/apt-proxy";\n'
 RECIPE_LABEL = "provisioner.image.recipe"
+SYSCTLS_LABEL = "provisioner.sysctls"
+"""The sysctls a container was created with (``k=v,...``): podman 4.3's inspect does not show
+them (no ``HostConfig.Sysctls``), and a container without them must be created again."""
 RECIPE = hashlib.sha256(
     repr((IMAGE_PACKAGES, _SSH_DROPIN, _APT_PROXY_SCRIPT, _APT_PROXY_CONF)).encode()
 ).hexdigest()[:12]
@@ -257,7 +260,11 @@ class Podman:
             f"{b['HostIp']}:{b['HostPort']}" for binds in ports.values() if binds for b in binds
         )
         labels = (data.get("Config") or {}).get("Labels") or {}
-        sysctls = (data.get("HostConfig") or {}).get("Sysctls") or {}
+        sysctls = (data.get("HostConfig") or {}).get("Sysctls") or dict(
+            item.split("=", 1)
+            for item in str(labels.get(SYSCTLS_LABEL, "")).split(",")
+            if "=" in item
+        )
         return ContainerState(
             name,
             str(data["State"]["Status"]),
@@ -292,6 +299,9 @@ class Podman:
             args += ["--add-host", f"{host_name}:{address}"]
         for key, value in spec.sysctls.items():
             args += ["--sysctl", f"{key}={value}"]
+        if spec.sysctls:
+            joined = ",".join(f"{k}={v}" for k, v in sorted(spec.sysctls.items()))
+            args += ["--label", f"{SYSCTLS_LABEL}={joined}"]
         if spec.tun:
             args += ["--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"]
         elif spec.cap_net_admin:
