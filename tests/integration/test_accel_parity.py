@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,25 @@ def _drift_by_hand(lab: LabEnv) -> None:
     assert gone.returncode == 0, gone.stderr
 
 
+OFFLINE = "laptop-02"
+"""Its peer dropped on the gateway, the laptop made no recent handshake: every run leaves it out
+as offline (presence, issue 17), accelerated or not, until the gateway has its peer again."""
+
+
+def _back_online(lab: LabEnv, timeout: float = 120) -> None:
+    """Wait until laptop-02 made a handshake with the gateway again (its peer restored by a run:
+    the laptop's keepalive gets no answer and it starts a new handshake within seconds)."""
+    key = lab.podman("exec", "prov-lab-laptop-02", "wg", "show", "wg0", "public-key").stdout.strip()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "latest-handshakes")
+        seen = dict(line.split() for line in shown.stdout.splitlines() if line.strip())
+        if int(seen.get(key, "0")) > time.time() - 60:
+            return
+        time.sleep(2)
+    raise AssertionError("laptop-02 made no handshake after its peer was restored")
+
+
 def _summary(lab: LabEnv, output: str) -> dict[str, object]:
     """summary.json of the run whose id the CLI printed (enable or comply output)."""
     match = _RUN_ID.search(output)
@@ -79,19 +99,25 @@ def test_enable_makes_the_same_changes_with_and_without_mitogen(converged_lab: L
     lab = converged_lab
     _drift_by_hand(lab)
     plain = lab.run("enable", "lab", "--no-accel", timeout=1800)
-    assert plain.returncode == 0, plain.stdout + plain.stderr
+    _back_online(lab)
     _drift_by_hand(lab)
     fast = lab.run("enable", "lab", timeout=1800)
-    assert fast.returncode == 0, fast.stdout + fast.stderr
+    _back_online(lab)
+    # Converged, but laptop-02 was left out as offline: exit 9, in both modes.
+    assert plain.returncode == 9, plain.stdout + plain.stderr
+    assert fast.returncode == 9, fast.stdout + fast.stderr
 
     slow_run, fast_run = _summary(lab, plain.stdout), _summary(lab, fast.stdout)
 
     assert (slow_run["accel"], fast_run["accel"]) == ("plain", "mitogen")
-    assert set(_counts(fast_run)) == LAB_HOSTS
+    assert [o["host"] for o in fast_run["offline"]] == [OFFLINE]  # type: ignore[index,union-attr]
+    assert [o["host"] for o in slow_run["offline"]] == [OFFLINE]  # type: ignore[index,union-attr]
+    assert set(_counts(fast_run)) == LAB_HOSTS - {OFFLINE}
     assert _counts(fast_run) == _counts(slow_run)
     assert {h for h, c in _counts(fast_run).items() if c[1]} == DRIFTED
     assert _tasks(fast_run) == _tasks(slow_run)
-    assert readiness(fast_run) == readiness(slow_run) == LAB_READINESS
+    online = {k: v for k, v in LAB_READINESS.items() if k[0] != OFFLINE}
+    assert readiness(fast_run) == readiness(slow_run) == online
 
 
 def _no_mitogen_venv(base: Path) -> Path:
@@ -167,7 +193,8 @@ def test_comply_reports_the_same_drift_with_and_without_mitogen(converged_lab: L
     finally:
         # The later modules are handed a converged lab: the drift made here is undone here.
         fixed = lab.run("enable", "lab", timeout=1800)
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        _back_online(lab)
+    assert fixed.returncode == 9, fixed.stdout + fixed.stderr  # laptop-02 offline, left out
     assert {h for h, c in _counts(_summary(lab, fixed.stdout)).items() if c[1]} == DRIFTED
 
     assert fast.returncode == 7, fast.stdout + fast.stderr  # documented drift code
