@@ -93,7 +93,7 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
     opened = vault.decrypt(sealed, vault_password)
     assert opened is not None
     set_simulated_handshake(
-        int(mikrotik["netgear_port"]),
+        int(mikrotik["ansible_port"]),
         yaml.safe_load(opened)["vault_netgear_password"],
         Path(mikrotik["netgear_known_hosts_file"]),
         key.stdout.strip(),
