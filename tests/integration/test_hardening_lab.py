@@ -149,7 +149,7 @@ def test_no_secret_in_the_state_dir_or_any_command_line(
     lab = converged_lab
     timings: dict[str, float] = {}
     vault_password = (lab.config_dir / "provisioner" / "vault-password").read_text().strip()
-    netgear_vault = lab.inventory_dir / "lab" / "group_vars" / "netgear" / "vault.yml"
+    netgear_vault = lab.inventory_dir / "lab" / "group_vars" / "network_devices" / "vault.yml"
     device_password = yaml.safe_load(
         vault.decrypt(netgear_vault.read_text(encoding="utf-8"), vault_password) or ""
     )["vault_netgear_password"]
