@@ -251,13 +251,16 @@ def create(
         recorded.append(True)
         return [f"{device}: bundle device for {user}, VPN address {address}, recorded in {path}"]
 
+    # The RD gateways too: each user's listener answers only that user's tunnel addresses,
+    # this bundle's among them from this run on (roles/rd_gateway, filter rdp_listeners).
+    updated = [*holders, *_rd_gateways(inventory, holders)]
     request = PlaybookRequest(
         use_case=USE_CASE,
         comune=comune,
         playbook=PLAYBOOK,
         inventory=settings.comune_dir(comune),
-        limit=",".join(holders),
-        extravars={"provisioner_peer_only": holders},
+        limit=",".join(updated),
+        extravars={"provisioner_peer_only": updated},
     )
 
     def undo() -> str:
@@ -494,8 +497,11 @@ def revoke(
             comune=comune,
             playbook=PLAYBOOK,
             inventory=settings.comune_dir(comune),
-            limit=",".join(holders),
-            extravars={"provisioner_peer_only": holders, "provisioner_retired": [name]},
+            limit=",".join([*holders, *_rd_gateways(inventory, holders)]),
+            extravars={
+                "provisioner_peer_only": [*holders, *_rd_gateways(inventory, holders)],
+                "provisioner_retired": [name],
+            },
         )
         report = run_playbook(
             settings, request, inventory, on_event=on_event, cancel=cancel, runner=runner
@@ -523,3 +529,9 @@ def _bundle_host(inventory: Inventory, name: str) -> Host:
             f"({', '.join(host.groups)}), not a bundle's device: see `provisioner decommission`"
         )
     return host
+
+
+def _rd_gateways(inventory: Inventory, holders: list[str]) -> list[str]:
+    """The comune's RD gateways not among the peer holders: their per-user listeners follow the
+    bundles issued and revoked (only their listeners change; no baseline, no other role)."""
+    return [h.name for h in inventory.group("rd_gateways") if h.name not in holders]

@@ -8,7 +8,6 @@ Runs on the converged lab (fixture `converged_lab`) and leaves it converged. Scr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -106,8 +105,7 @@ def test_a_change_by_hand_shows_on_the_drift_page_and_reprovision_undoes_it(
     run = History(StateLayout(lab.state_dir)).list_runs("lab", 1)[0]
     assert (run.use_case, run.status) == ("reprovision", "successful")
     assert (run.host_limit or "").split(",")[0] == LAPTOP
-    summary = json.loads((lab.state_dir / "runs" / "lab" / run.id / "summary.json").read_text())
-    assert summary["console_user"] == "hugo"
+    assert run.invocation is not None and run.invocation.console_user == "hugo"
     settings = Settings(state_dir=lab.state_dir, inventory_dir=lab.inventory_dir)
     entry = audit.entries(settings, user="hugo", action="reprovision")[0]
     assert (entry.target, entry.outcome, entry.detail) == (

@@ -91,8 +91,9 @@ def test_create_adds_the_peer_in_a_run_then_writes_the_bundle_once(
     # The usual run path, limited to the peer holders, touching only their peers.
     kwargs = fake_ansible.kwargs
     assert kwargs["playbook"] == "enable_remote_work.yml"
-    assert kwargs["limit"] == "gw-vpn-01"
-    assert kwargs["extravars"] == {"provisioner_peer_only": ["gw-vpn-01"]}
+    # The terminator's peers, and the RD gateway's per-user listeners (the bundle's address).
+    assert kwargs["limit"] == "gw-vpn-01,gw-rd-01"
+    assert kwargs["extravars"] == {"provisioner_peer_only": ["gw-vpn-01", "gw-rd-01"]}
     assert created.exit_code == ExitCode.OK and created.report.use_case == "bundle"
     # The run saw the device in the inventory: its public key and address, no private key.
     public = seen_by_the_run["bundle_public_key"]
@@ -350,7 +351,7 @@ def test_a_routeros_terminator_gives_its_key_and_holders_are_all_updated(
 
     created = _create(settings, tmp_path)
 
-    assert fake_ansible.kwargs["limit"] == "rb-01"
+    assert fake_ansible.kwargs["limit"] == "rb-01,gw-rd-01"
     conf = _files(_payload(created.path, created.passphrase))["vpn-castelnuovo.conf"]
     assert f"PublicKey = {OTHER_KEY}\n".encode() in conf
 
@@ -379,9 +380,9 @@ def test_revoke_removes_the_peer_first_then_the_device_and_frees_its_address(
 
     revoked = bundles.revoke(settings, SLUG, created.name)
 
-    assert fake_ansible.calls[-1]["limit"] == "gw-vpn-01"
+    assert fake_ansible.calls[-1]["limit"] == "gw-vpn-01,gw-rd-01"
     assert fake_ansible.calls[-1]["extravars"] == {
-        "provisioner_peer_only": ["gw-vpn-01"],
+        "provisioner_peer_only": ["gw-vpn-01", "gw-rd-01"],
         "provisioner_retired": ["bundle-mrossi"],
     }
     assert revoked.removed and revoked.address == "10.77.0.2"
