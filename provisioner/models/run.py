@@ -359,8 +359,10 @@ SEVERITY = (
     ExitCode.CANCELLED,
     ExitCode.ERROR,
     ExitCode.DRIFT,
+    ExitCode.HOSTS_OFFLINE,
 )
-"""Exit codes from the most to the least severe, for a command over several comuni."""
+"""Exit codes from the most to the least severe, for a command over several comuni (a code not
+listed here would read as success)."""
 
 
 def most_severe(codes: Iterable[ExitCode]) -> ExitCode:

@@ -313,7 +313,9 @@ def test_the_rdp_file_opens_a_session_on_the_users_desktop(bundle: Bundle, tmp_p
         DESK,
         "sh",
         "-c",
-        f"useradd -m -s /bin/bash -G tsusers {USER} && chpasswd",
+        # The lab comune maps mrossi to this desktop: the role may have made the account.
+        f"(id -u {USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {USER}) && "
+        f"usermod -aG tsusers {USER} && chpasswd",
         stdin=f"{USER}:{password}\n",
     )
     assert made.returncode == 0, made.stderr
