@@ -55,12 +55,18 @@ OFFLINE = "laptop-02"
 as offline (presence, issue 17), accelerated or not, until the gateway has its peer again."""
 
 
-def _back_online(lab: LabEnv, timeout: float = 120) -> None:
-    """Wait until laptop-02 made a handshake with the gateway again (its peer restored by a run:
-    the laptop's keepalive gets no answer and it starts a new handshake within seconds)."""
+def _back_online(lab: LabEnv, timeout: float = 180) -> None:
+    """Wait until laptop-02 made a handshake with the gateway again (its peer restored by a run).
+
+    The laptop still holds a session the gateway forgot: its keepalives go unanswered until it
+    rekeys. Traffic through the tunnel (as a clerk's would) makes it start a new handshake when
+    no answer comes within seconds.
+    """
     key = lab.podman("exec", "prov-lab-laptop-02", "wg", "show", "wg0", "public-key").stdout.strip()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        probe = "timeout 2 bash -c 'exec 3<>/dev/tcp/10.77.0.1/22' || true"
+        lab.podman("exec", "prov-lab-laptop-02", "bash", "-c", probe)
         shown = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "latest-handshakes")
         seen = dict(line.split() for line in shown.stdout.splitlines() if line.strip())
         if int(seen.get(key, "0")) > time.time() - 60:
