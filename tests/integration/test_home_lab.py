@@ -49,6 +49,14 @@ def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
     lab = converged_lab
     sent = lab.run("lab", "send-home", HOME)
     assert sent.returncode == 0, sent.stdout + sent.stderr
+    # Restarted at home, the laptop's tunnel comes up on its own: wait for its first handshake
+    # from there and for its SSH through the tunnel, as the next run would.
+    address = _address(lab, HOME)
+    since = time.time()
+    deadline = time.monotonic() + 120
+    while not (_handshakes(lab).get(address, 0) >= since - 5 and _tcp(lab, GATEWAY, address, 22)):
+        assert time.monotonic() < deadline, "laptop-02 made no handshake from home"
+        time.sleep(2)
     yield lab
 
 
