@@ -47,12 +47,12 @@ def _handshakes(lab: LabEnv) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
     lab = converged_lab
+    since = time.time()
     sent = lab.run("lab", "send-home", HOME)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     # Restarted at home, the laptop's tunnel comes up on its own: wait for its first handshake
     # from there and for its SSH through the tunnel, as the next run would.
     address = _address(lab, HOME)
-    since = time.time()
     deadline = time.monotonic() + 120
     while not (_handshakes(lab).get(address, 0) >= since - 5 and _tcp(lab, GATEWAY, address, 22)):
         assert time.monotonic() < deadline, "laptop-02 made no handshake from home"
