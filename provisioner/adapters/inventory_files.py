@@ -382,6 +382,16 @@ class _Reader:
                 f"{terminator.name!r} must be in group vpn_gateways or network_devices",
                 field="comune_vpn_terminator",
             )
+        manager = settings.comune_management_host
+        if manager is not None and not {"vpn_gateways", "rd_gateways", "office_desktops"} & set(
+            hosts[manager].groups if manager in hosts else ()
+        ):
+            self.problem(
+                where("comune_management_host"),
+                f"{manager!r} must be a Linux office host of this inventory (group vpn_gateways, "
+                "rd_gateways or office_desktops): the endpoints are managed through it over SSH",
+                field="comune_management_host",
+            )
         for net in settings.comune_office_networks:
             if net.overlaps(settings.comune_vpn_pool):
                 self.problem(

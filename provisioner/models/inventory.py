@@ -212,6 +212,11 @@ class ComuneSettings(BaseModel):
     comune_vpn_listen_port: int = Field(default=51820, ge=1, le=65535)
     comune_vpn_public_endpoint: Endpoint
     comune_vpn_terminator: HostName
+    comune_management_host: HostName | None = Field(
+        default=None,
+        description="the office Linux host through which the endpoints are managed over their "
+        "tunnel (SSH jump host); by default the VPN terminator, which must then be Linux",
+    )
     comune_office_networks: list[ipaddress.IPv4Network] = Field(min_length=1)
     comune_meeting_url: HttpsUrl
     comune_meeting_enabled: bool = Field(

@@ -627,3 +627,18 @@ def test_host_package_url_without_checksum(comune: ComuneFiles) -> None:
     assert problem.host == "laptop-sindaco"
     assert problem.file == f"inventory/{SLUG}/host_vars/laptop-sindaco.yml"
     assert "SHA-256" in problem.message
+
+
+def test_the_management_host_must_be_a_linux_office_host(make_comune: MakeComune) -> None:
+    problem = _only(
+        _problems(make_comune(settings={"comune_management_host": "laptop-sindaco"})),
+        "comune_management_host",
+    )
+
+    assert "'laptop-sindaco' must be a Linux office host of this inventory" in problem.message
+
+
+def test_an_office_host_may_be_the_management_host(make_comune: MakeComune) -> None:
+    inventory = _load(make_comune(settings={"comune_management_host": "gw-rd-01"}))
+
+    assert inventory.settings.comune_management_host == "gw-rd-01"
