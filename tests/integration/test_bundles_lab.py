@@ -175,6 +175,8 @@ def _rdp_session(lab: LabEnv, arguments: str, *, wait: int, hold: int) -> subpro
     assert session.stdin is not None
     session.stdin.write(arguments)
     session.stdin.close()
+    # Fed and closed: communicate() must not flush it again (it raises on a closed file).
+    session.stdin = None
     return session
 
 
