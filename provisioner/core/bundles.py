@@ -491,15 +491,17 @@ def revoke(
     address = str(host.vpn_client_address) if host.vpn_client_address else None
     report: RunReport | None = None
     holders = vpn.peer_holders(inventory)
+    # The RD gateways' listeners too: the revoked address leaves its user's listener.
+    updated = [*holders, *_rd_gateways(inventory, holders)]
     if host.issued and holders:
         request = PlaybookRequest(
             use_case=REVOKE,
             comune=comune,
             playbook=PLAYBOOK,
             inventory=settings.comune_dir(comune),
-            limit=",".join([*holders, *_rd_gateways(inventory, holders)]),
+            limit=",".join(updated),
             extravars={
-                "provisioner_peer_only": [*holders, *_rd_gateways(inventory, holders)],
+                "provisioner_peer_only": updated,
                 "provisioner_retired": [name],
             },
         )
