@@ -16,7 +16,8 @@ DOCUMENTATION = """
 name: comune
 short_description: The comune inventory's mapping to role inputs
 description:
-  - vpn_peers, rdp_listeners, rdp_prober and service_target (see each function's docstring).
+  - vpn_peers, rdp_listeners, rdp_prober, service_target and rdp_service_sources (see each
+    function's docstring).
 """
 
 # xrdp's and Windows' RDP port, when a desktop of comune_rdp_desktops names none.
@@ -136,6 +137,43 @@ def service_target(services: Iterable[Mapping[str, Any]], name: str) -> str:
     return f"{str(found['address']).split('/')[0]}:{found['port']}"
 
 
+def rdp_service_sources(
+    services: Iterable[Mapping[str, Any]],
+    rd_gateway_address: str,
+    listeners: Iterable[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The allowed services, each RD gateway listener's port open only to its user's addresses.
+
+    A masquerading VPN gateway hides the endpoints' tunnel addresses from the RD gateway, so only
+    the VPN gateway's forward chain can tell the users apart: the service that is the RD
+    gateway's port of a listener with ``sources`` (:func:`rdp_listeners`) gets those
+    ``sources``; every other service (and a listener whose user has no known address) stays open
+    to the whole pool.
+
+    Args:
+        services: ``comune_vpn_allowed_services`` (``address``, ``port``, ``proto``, ``name``).
+        rd_gateway_address: ``comune_rd_gateway_address`` (``""``: no RD gateway, no change).
+        listeners: :func:`rdp_listeners`' result.
+
+    Returns:
+        A copy of ``services``; restricted ones carry ``sources`` (sorted tunnel addresses).
+    """
+    gateway = str(rd_gateway_address or "").split("/")[0]
+    by_port = {
+        int(each["port"]): list(each["sources"]) for each in listeners or () if each.get("sources")
+    }
+    restricted = []
+    for service in services or ():
+        copy = dict(service)
+        address = str(service.get("address", ""))
+        host = address.removesuffix("/32") if address.endswith("/32") else address
+        port = int(service.get("port", 0) or 0)
+        if gateway and host == gateway and service.get("proto") == "tcp" and port in by_port:
+            copy["sources"] = by_port[port]
+        restricted.append(copy)
+    return restricted
+
+
 class FilterModule:
     """Ansible's entry point for this file's filters."""
 
@@ -145,4 +183,5 @@ class FilterModule:
             "rdp_listeners": rdp_listeners,
             "rdp_prober": rdp_prober,
             "service_target": service_target,
+            "rdp_service_sources": rdp_service_sources,
         }

@@ -48,6 +48,25 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
     page = lab.podman("exec", "prov-lab-laptop-01", "python3", "-c", fetch)
     assert page.returncode == 0, page.stderr
     assert "Riunioni" in page.stdout and "meeting.js" in page.stdout
+    # Each user's RD listener answers that user's laptop only: the VPN gateway masquerades the
+    # pool, so its forward chain (not the RD gateway) tells the users apart.
+    reaches = {
+        (laptop, port): _tcp(lab, f"prov-lab-{laptop}", "10.89.1.11", port)
+        for laptop in ("laptop-01", "laptop-02")
+        for port in (3389, 3390)
+    }
+    assert reaches == {
+        ("laptop-01", 3389): True,
+        ("laptop-01", 3390): False,
+        ("laptop-02", 3389): False,
+        ("laptop-02", 3390): True,
+    }
+
+
+def _tcp(lab: LabEnv, container: str, address: str, port: int) -> bool:
+    """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
+    return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
 
 
 def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:

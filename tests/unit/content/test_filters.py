@@ -102,12 +102,44 @@ def test_service_target_is_address_and_port_of_the_named_service() -> None:
     assert comune.service_target(None, "intranet") == ""
 
 
+def test_rdp_service_sources_open_each_users_gateway_port_to_that_user_only() -> None:
+    services = [
+        {"name": "rdp-gateway", "address": "10.89.1.11/32", "port": 3389, "proto": "tcp"},
+        {"name": "rdp-gateway-2", "address": "10.89.1.11", "port": 3390, "proto": "tcp"},
+        {"name": "rdp-gateway-3", "address": "10.89.1.11/32", "port": 3391, "proto": "tcp"},
+        # the same port elsewhere, or over UDP, is another service
+        {"name": "desk", "address": "10.89.1.21/32", "port": 3389, "proto": "tcp"},
+        {"name": "rdp-udp", "address": "10.89.1.11/32", "port": 3389, "proto": "udp"},
+        {"name": "office", "address": "10.89.1.0/24", "port": 3389, "proto": "tcp"},
+    ]
+    listeners = [
+        {"name": "mrossi", "port": 3389, "sources": ["10.77.0.11", "10.77.0.40"]},
+        {"name": "lbianchi", "port": 3390, "sources": ["10.77.0.12"]},
+        {"name": "gverdi", "port": 3391},  # no known address: the pool, as on the RD gateway
+    ]
+
+    restricted = comune.rdp_service_sources(services, "10.89.1.11", listeners)
+
+    assert {s["name"]: s.get("sources") for s in restricted} == {
+        "rdp-gateway": ["10.77.0.11", "10.77.0.40"],
+        "rdp-gateway-2": ["10.77.0.12"],
+        "rdp-gateway-3": None,
+        "desk": None,
+        "rdp-udp": None,
+        "office": None,
+    }
+    assert "sources" not in services[0]  # a copy: the inventory's list is not changed
+    assert comune.rdp_service_sources(services, "", listeners) == services
+    assert comune.rdp_service_sources(None, "10.89.1.11", listeners) == []
+
+
 def test_the_filters_are_exported_to_ansible() -> None:
     assert set(comune.FilterModule().filters()) == {
         "vpn_peers",
         "rdp_listeners",
         "rdp_prober",
         "service_target",
+        "rdp_service_sources",
     }
 
 
