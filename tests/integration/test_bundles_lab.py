@@ -306,11 +306,6 @@ def test_the_tunnel_gets_a_handshake_and_the_intranet_page(bundle: Bundle) -> No
     assert USER in row and address in row and "active" in row and "never" not in row
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="fails on the merged lab since each user's RD listener answers only that user's "
-    "tunnel addresses (issue 19, 2026-12-02); cause not found before the stop (closing note)",
-)
 def test_the_rdp_file_opens_a_session_on_the_users_desktop(bundle: Bundle, tmp_path: Path) -> None:
     lab = bundle.lab
     password = secrets.token_urlsafe(12)

@@ -70,11 +70,6 @@ def test_failing_devices_fail_alone_and_the_rest_of_the_comune_converges(
     assert again.returncode == 0, again.stdout + again.stderr
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the router-terminator variant needed comune_management_host (added 2026-12-02, after "
-    "the last lab run of this module): not yet seen passing on the merged lab (closing note)",
-)
 def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
     converged_lab: LabEnv, tmp_path: Path
 ) -> None:

@@ -310,12 +310,6 @@ def _processes_under(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="passed 3/3 on the queue branch; in the merged suite of 2026-12-02 it failed only "
-    "because laptop-02 at home was checked before its tunnel was up (fixed in the home module "
-    "after that run, not yet seen in a whole-suite run): reported, never hidden (closing note)",
-)
 def test_comply_over_four_comuni_on_two_workers_is_what_it_is_locally_even_with_one_killed(
     queue_lab: QueueLab,
 ) -> None:
