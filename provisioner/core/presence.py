@@ -4,6 +4,12 @@ An endpoint managed through the tunnel (``provisioner_management: tunnel``) is r
 while its tunnel is up. A WireGuard peer with traffic or a keepalive makes a new handshake at
 least every two minutes, so a peer without a handshake for longer is switched off or away: the
 run leaves it out (no SSH timeout per host) and its work waits in the ledger (core/pending.py).
+
+A laptop switched off a minute ago still has a recent handshake (the terminator's session
+outlives it by up to three minutes), and SSH through the tunnel would wait minutes for the
+kernel's TCP timeout. So the terminator also asks each tunnel-managed endpoint with a recent
+handshake, once, on its SSH port (role vpn_presence, ``Presence: answers``): one that stays
+silent for a few seconds is offline too; one that answers, even with a refusal, is on.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ class Presence:
     """Why no endpoint can be on: the terminator's tunnel is down (it said so)."""
     online_now: frozenset[str] = frozenset()
     """Hosts whose peer the terminator has a handshake for now (not only remembered)."""
+    silent: frozenset[str] = frozenset()
+    """Hosts with a recent handshake whose SSH port did not answer through the tunnel."""
     with_peer: frozenset[str] = frozenset()
     """Hosts (endpoints and bundles' devices) the terminator has a peer for, handshake or not."""
 
@@ -66,7 +74,10 @@ class Presence:
             return True
         seen = self.last_seen.get(host)
         return (
-            host in self.online_now and seen is not None and self.checked - seen <= RECENT_HANDSHAKE
+            host in self.online_now
+            and host not in self.silent
+            and seen is not None
+            and self.checked - seen <= RECENT_HANDSHAKE
         )
 
     def offline(self, hosts: Iterable[str]) -> tuple[OfflineHost, ...]:
@@ -130,6 +141,16 @@ def parse_peers(lines: Iterable[str]) -> dict[ipaddress.IPv4Address, float | Non
     return seen
 
 
+def parse_answers(lines: Iterable[str]) -> dict[str, str]:
+    """``<address> open|refused|silent`` lines -> address -> answer."""
+    answers = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in {"open", "refused", "silent"}:
+            answers[parts[0]] = parts[1]
+    return answers
+
+
 def read(
     settings: Settings,
     inventory: Inventory,
@@ -152,12 +173,19 @@ def read(
             checked,
             error=f"{terminator}: presence is read from a Linux VPN gateway (group vpn_gateways)",
         )
+    probed = {
+        str(inventory.hosts[name].vpn_client_address): name for name in tunnel_hosts(inventory)
+    }
     request = PlaybookRequest(
         use_case=PRESENCE,
         comune=inventory.comune,
         playbook=PLAYBOOK,
         inventory=settings.comune_dir(inventory.comune),
         limit=terminator,
+        extravars={
+            "vpn_presence_probe_addresses": sorted(probed),
+            "vpn_presence_recent": int(RECENT_HANDSHAKE),
+        },
     )
     tmp_root = settings.state.root / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -182,6 +210,14 @@ def read(
         for address, name in holders.items()
         if (seen := by_address.get(address)) is not None
     }
+    answers = next(
+        (p for p in outcome.probes if p.host == terminator and p.check == "answers"), None
+    )
+    silent = frozenset(
+        probed[address]
+        for address, answer in parse_answers(answers.lines if answers else ()).items()
+        if answer == "silent" and address in probed
+    )
     # A terminator restarted forgets its peers' handshakes: the history remembers them.
     known = History(settings.state).seen(inventory.comune, observed)
     return Presence(
@@ -189,6 +225,7 @@ def read(
         checked,
         {name: known.get(name) for name in holders.values()},
         online_now=frozenset(observed),
+        silent=silent,
         with_peer=frozenset(name for address, name in holders.items() if address in by_address),
     )
 

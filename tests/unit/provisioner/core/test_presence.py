@@ -141,6 +141,44 @@ def test_a_run_for_an_offline_laptop_only_runs_nothing_and_records_the_work(
     assert (work.host, work.kind) == ("laptop-b", WorkKind.ROTATE_KEYS)
 
 
+def test_answers_lines_map_addresses_to_what_answered() -> None:
+    lines = ["10.77.0.2 open", "10.77.0.3 silent", "10.77.0.4 refused", "garbage", "1.2.3.4 maybe"]
+    assert presence.parse_answers(lines) == {
+        "10.77.0.2": "open",
+        "10.77.0.3": "silent",
+        "10.77.0.4": "refused",
+    }
+
+
+def test_a_laptop_switched_off_a_minute_ago_is_offline_when_it_does_not_answer(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    now = time.time()
+    # Both handshakes are recent; laptop-b's SSH stays silent through the tunnel, laptop-a's
+    # refuses (it is on: a run will say what is wrong there).
+    answers = ["10.77.0.2 refused", "10.77.0.3 silent"]
+    fake_ansible.by_playbook["presence.yml"] = [
+        *_peers(now - 20, now - 30)[:2],
+        task_start("Presence: answers", "vpn_presence", "ansible.builtin.shell"),
+        on_ok("gw-vpn-01", "Presence: answers", "vpn_presence", stdout_lines=answers),
+        stats(**{"gw-vpn-01": {"ok": 2}}),
+    ]
+    fake_ansible.events = [stats(**{h: {"ok": 5} for h in ("gw-vpn-01", "laptop-a", "laptop-c")})]
+
+    report = enable.enable(settings, SLUG)
+
+    presence_call, run = fake_ansible.calls
+    # Only the endpoints managed through the tunnel are asked (laptop-c is reached directly).
+    assert presence_call["extravars"]["vpn_presence_probe_addresses"] == ["10.77.0.2", "10.77.0.3"]
+    assert presence_call["extravars"]["vpn_presence_recent"] == 180
+    assert run["limit"] == "all:!laptop-b"
+    # Offline with its real last handshake, not "never".
+    assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
+        ("laptop-b", int(now - 30))
+    ]
+    assert report.exit_code == ExitCode.HOSTS_OFFLINE
+
+
 def test_an_unreadable_terminator_means_nobody_is_taken_for_offline(
     settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
 ) -> None:
