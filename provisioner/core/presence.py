@@ -9,7 +9,8 @@ A laptop switched off a minute ago still has a recent handshake (the terminator'
 outlives it by up to three minutes), and SSH through the tunnel would wait minutes for the
 kernel's TCP timeout. So the terminator also asks each tunnel-managed endpoint with a recent
 handshake, once, on its SSH port (role vpn_presence, ``Presence: answers``): one that stays
-silent for a few seconds is offline too; one that answers, even with a refusal, is on.
+silent for longer than a keepalive interval (35 s) is offline too; one that answers, even with
+a refusal, is on.
 """
 
 from __future__ import annotations

@@ -162,8 +162,8 @@ def test_a_laptop_just_switched_off_is_offline_at_once_and_its_rotation_waits_fo
         assert [o["host"] for o in summary["offline"]] == ["laptop-02"]
         assert summary["offline"][0]["last_seen"] > 0
         assert "laptop-02" not in host_states(summary)
-        # No SSH timeout through the tunnel (minutes): the presence probe's few seconds.
-        assert took < 60, took
+        # No SSH timeouts through the tunnel (minutes): the presence probe's 35 s at most.
+        assert took < 90, took
         assert _peers(lab) == before
         pending = lab.run("pending", "--comune", "lab")
         assert "laptop-02" in pending.stdout and "rotate" in pending.stdout, pending.stdout
