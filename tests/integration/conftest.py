@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -148,8 +149,11 @@ class LabEnv:
         )
 
     def summary(self, output: str) -> dict[str, object]:
-        """summary.json of the run whose id the CLI printed."""
-        run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("run "))
+        """summary.json of the run whose id the CLI printed: ``run <id>  status …`` (enable,
+        reprovision) or ``<comune>: run <id>, …`` (comply); the first one printed."""
+        found = re.search(r"^(?:\S+: )?run (\d{8}-\d{6}-[0-9a-f]{4})\b", output, re.M)
+        assert found, f"no run id in the output:\n{output}"
+        run_id = found[1]
         path = self.state_dir / "runs" / "lab" / run_id / "summary.json"
         data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
         return data

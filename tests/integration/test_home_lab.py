@@ -8,6 +8,7 @@ office (conftest.MODULE_ORDER).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import time
@@ -23,6 +24,7 @@ GATEWAY = "prov-lab-lab-vpn-gw"
 HOME = "laptop-02"
 HOME_CONTAINER = f"prov-lab-{HOME}"
 TIMER = "apt-daily.timer"
+OFFICE_SIDE_OF_GATEWAY = "10.89.1.10"
 LAPTOPS = ("laptop-01", HOME)
 # WireGuard: a laptop that only sends keepalives makes a new handshake when its session is
 # 120 s old (it initiated it) or 180 s old (it answered it), at its next keepalive (25 s). A
@@ -34,6 +36,35 @@ def _tcp(lab: LabEnv, container: str, address: str, port: int) -> bool:
     """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
     probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
     return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
+
+
+@contextlib.contextmanager
+def _routed(lab: LabEnv, container: str, address: str, via: str = "") -> Iterator[None]:
+    """Route ``address`` from ``container`` to the VPN gateway for the block: through the
+    container's tunnel (its gateway peer also allowed to carry ``address``), or ``via`` the
+    gateway's office address. Restored afterwards."""
+    if via:
+        add = f"ip route replace {address}/32 via {via}"
+        undo = f"ip route del {address}/32 via {via}"
+    else:
+        key, _, allowed = (
+            lab.podman("exec", container, "wg", "show", "wg0", "allowed-ips")
+            .stdout.strip()
+            .partition("\t")
+        )
+        original = ",".join(allowed.split())
+        assert key and original, f"{container}: no tunnel peer"
+        add = (
+            f"wg set wg0 peer {key} allowed-ips {original},{address}/32 && "
+            f"ip route replace {address}/32 dev wg0"
+        )
+        undo = f"ip route del {address}/32 dev wg0; wg set wg0 peer {key} allowed-ips {original}"
+    routed = lab.podman("exec", container, "sh", "-c", add)
+    assert routed.returncode == 0, routed.stderr
+    try:
+        yield
+    finally:
+        lab.podman("exec", container, "sh", "-c", undo)
 
 
 def _address(lab: LabEnv, host: str) -> str:
@@ -103,15 +134,18 @@ def test_a_laptop_at_home_is_managed_through_the_tunnel_only(settled: LabEnv) ->
     laptop_01, laptop_02 = _address(home, "laptop-01"), _address(home, HOME)
     # Only the management source (the gateway, the jump host) reaches the endpoints' SSH; from
     # home, only the comune's public VPN endpoint (not another laptop on the internet side).
-    paths = {
-        "gateway -> laptop-02": (GATEWAY, laptop_02),
-        "laptop-01 -> laptop-02": ("prov-lab-laptop-01", laptop_02),
-        "desk-01 -> laptop-02": ("prov-lab-lab-desk-01", laptop_02),
-        "laptop-02 -> laptop-01": (HOME_CONTAINER, laptop_01),
-        "laptop-02 -> internet laptop": (HOME_CONTAINER, "10.89.2.101"),
-    }
-    opened = {name: _tcp(home, box, address, 22) for name, (box, address) in paths.items()}
-    assert opened == {name: name == "gateway -> laptop-02" for name in paths}
+    # Each attempt is routed to the gateway on purpose, as a hostile endpoint or office host
+    # would do: the laptops' own tunnels carry only the gateway and the office networks, and a
+    # pool address routed by the lab's host would leave the lab instead of testing the gateway.
+    opened = {"gateway -> laptop-02": _tcp(home, GATEWAY, laptop_02, 22)}
+    with _routed(home, "prov-lab-laptop-01", laptop_02):
+        opened["laptop-01 -> laptop-02"] = _tcp(home, "prov-lab-laptop-01", laptop_02, 22)
+    with _routed(home, "prov-lab-lab-desk-01", laptop_02, via=OFFICE_SIDE_OF_GATEWAY):
+        opened["desk-01 -> laptop-02"] = _tcp(home, "prov-lab-lab-desk-01", laptop_02, 22)
+    with _routed(home, HOME_CONTAINER, laptop_01):
+        opened["laptop-02 -> laptop-01"] = _tcp(home, HOME_CONTAINER, laptop_01, 22)
+    opened["laptop-02 -> internet laptop"] = _tcp(home, HOME_CONTAINER, "10.89.2.101", 22)
+    assert opened == {name: name == "gateway -> laptop-02" for name in opened}
 
     result = home.run("comply", "lab")
 
@@ -146,6 +180,14 @@ def test_a_laptop_switched_off_is_offline_not_failed_and_watch_applies_its_work(
     assert _handshakes(home)[address] > 0
 
     assert home.podman("stop", "-t", "5", HOME_CONTAINER).returncode == 0
+    try:
+        _switched_off_then_back(home, address, with_it)
+    finally:
+        # Whatever failed, the next tests get the laptop on again (a no-op when it is).
+        home.podman("start", HOME_CONTAINER)
+
+
+def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
     # The gateway forgets the laptop's handshake (its peer removed and added again, as after
     # three minutes switched off); provisioner's history does not. laptop-01's session is left
     # alone: a restart of the whole tunnel would make it look off too, for up to 3 minutes.
