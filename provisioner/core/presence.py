@@ -197,7 +197,8 @@ def read(
         return Presence(terminator, checked, error=str(exc))
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    probe = next((p for p in outcome.probes if p.host == terminator and p.check == "peers"), None)
+    probes = {p.check: p for p in outcome.probes if p.host == terminator}
+    probe = probes.get("peers")
     if probe is not None and not probe.ok and "tunnel down" in probe.message:
         return Presence(terminator, checked, down=f"{terminator}: {probe.message}")
     if probe is None or not probe.ok or outcome.status != RunStatus.SUCCESSFUL:
@@ -211,9 +212,7 @@ def read(
         for address, name in holders.items()
         if (seen := by_address.get(address)) is not None
     }
-    answers = next(
-        (p for p in outcome.probes if p.host == terminator and p.check == "answers"), None
-    )
+    answers = probes.get("answers")
     silent = frozenset(
         probed[address]
         for address, answer in parse_answers(answers.lines if answers else ()).items()

@@ -159,6 +159,18 @@ class LabEnv:
         return data
 
 
+def tcp_opens(lab: LabEnv, container: str, address: str, port: int) -> bool:
+    """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
+    return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
+
+
+def gateway_handshakes(lab: LabEnv) -> dict[str, int]:
+    """The lab VPN gateway's peers' latest handshakes: tunnel address -> epoch (0: never)."""
+    dump = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "dump").stdout
+    return {line.split()[3].split("/")[0]: int(line.split()[4]) for line in dump.splitlines()[1:]}
+
+
 def host_states(summary: dict[str, object]) -> dict[str, dict[str, object]]:
     """Host name → host entry of a summary."""
     hosts = summary["hosts"]

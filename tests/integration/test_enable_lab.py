@@ -13,7 +13,14 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import LAB_HOSTS, LAB_READINESS, LabEnv, host_states, readiness
+from tests.integration.conftest import (
+    LAB_HOSTS,
+    LAB_READINESS,
+    LabEnv,
+    host_states,
+    readiness,
+    tcp_opens,
+)
 
 # One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
@@ -51,7 +58,7 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
     # Each user's RD listener answers that user's laptop only: the VPN gateway masquerades the
     # pool, so its forward chain (not the RD gateway) tells the users apart.
     reaches = {
-        (laptop, port): _tcp(lab, f"prov-lab-{laptop}", "10.89.1.11", port)
+        (laptop, port): tcp_opens(lab, f"prov-lab-{laptop}", "10.89.1.11", port)
         for laptop in ("laptop-01", "laptop-02")
         for port in (3389, 3390)
     }
@@ -61,12 +68,6 @@ def test_enable_converges_every_lab_host(lab: LabEnv) -> None:
         ("laptop-02", 3389): False,
         ("laptop-02", 3390): True,
     }
-
-
-def _tcp(lab: LabEnv, container: str, address: str, port: int) -> bool:
-    """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
-    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
-    return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
 
 
 def _vpn_identity(lab: LabEnv) -> dict[str, tuple[str, str]]:

@@ -12,7 +12,13 @@ import time
 import pytest
 import yaml
 
-from tests.integration.conftest import LabEnv, endpoint_readiness, host_states, readiness
+from tests.integration.conftest import (
+    LabEnv,
+    endpoint_readiness,
+    gateway_handshakes,
+    host_states,
+    readiness,
+)
 
 # One xdist group: the lab tests share one lab and run on one worker, in conftest.MODULE_ORDER.
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
@@ -153,7 +159,7 @@ def test_a_laptop_just_switched_off_is_offline_at_once_and_its_rotation_waits_fo
     assert lab.podman("stop", "-t", "2", "prov-lab-laptop-02").returncode == 0
     try:
         # Its handshake is seconds old: only its silence through the tunnel tells it is off.
-        assert 0 < time.time() - _handshake(lab, address) < 170
+        assert 0 < time.time() - gateway_handshakes(lab).get(address, 0) < 170
         started = time.monotonic()
         result = lab.run("reprovision", "laptop-02", "--rotate-keys")
         took = time.monotonic() - started
@@ -174,19 +180,13 @@ def test_a_laptop_just_switched_off_is_offline_at_once_and_its_rotation_waits_fo
     # settles the waiting work.
     back = time.time()
     deadline = time.monotonic() + 120
-    while _handshake(lab, address) < back - 5:
+    while gateway_handshakes(lab).get(address, 0) < back - 5:
         assert time.monotonic() < deadline, "laptop-02 made no handshake after its start"
         time.sleep(2)
     done = lab.run("reprovision", "laptop-02", "--rotate-keys")
     assert done.returncode == 0, done.stdout + done.stderr
     assert _pubkey(lab, "laptop-02") != old_key
     assert "laptop-02" not in lab.run("pending", "--comune", "lab").stdout
-
-
-def _handshake(lab: LabEnv, address: str) -> int:
-    """The gateway's latest handshake (epoch, 0: never) of the peer at tunnel ``address``."""
-    dump = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
-    return next((int(line.split()[4]) for line in dump if line.split()[3] == f"{address}/32"), 0)
 
 
 def test_third_endpoint_adds_exactly_one_peer_then_decommission_removes_it(

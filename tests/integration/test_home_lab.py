@@ -16,7 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.conftest import LabEnv, host_states, readiness
+from tests.integration.conftest import (
+    LabEnv,
+    gateway_handshakes,
+    host_states,
+    readiness,
+    tcp_opens,
+)
 
 pytestmark = [
     pytest.mark.lab,
@@ -40,12 +46,6 @@ LAPTOPS = ("laptop-01", HOME)
 # 120 s old (it initiated it) or 180 s old (it answered it), at its next keepalive (25 s). A
 # gateway that lost its sessions (tunnel restarted) hears from every laptop within this.
 REHANDSHAKE = 180 + 25 + 30
-
-
-def _tcp(lab: LabEnv, container: str, address: str, port: int) -> bool:
-    """Whether ``container`` opens a TCP connection to ``address:port`` within 3 s."""
-    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
-    return lab.podman("exec", container, "bash", "-c", probe).returncode == 0
 
 
 @contextlib.contextmanager
@@ -84,12 +84,6 @@ def _address(lab: LabEnv, host: str) -> str:
     return match[1]
 
 
-def _handshakes(lab: LabEnv) -> dict[str, int]:
-    """Gateway peers' latest handshakes: tunnel address -> epoch (0: never)."""
-    out = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
-    return {line.split()[3].split("/")[0]: int(line.split()[4]) for line in out}
-
-
 def _on_line(lab: LabEnv, laptops: tuple[str, ...] = LAPTOPS, since: float = 0.0) -> None:
     """Wait until every laptop of ``laptops`` has a handshake on the gateway newer than
     ``since`` (default: any, not older than presence's 180 s) and its SSH answers the gateway
@@ -98,13 +92,13 @@ def _on_line(lab: LabEnv, laptops: tuple[str, ...] = LAPTOPS, since: float = 0.0
     deadline = time.monotonic() + REHANDSHAKE
     while True:
         now = time.time()
-        seen = _handshakes(lab)
+        seen = gateway_handshakes(lab)
         late = [
             laptop
             for laptop, address in addresses.items()
             if not seen.get(address)
             or seen[address] < max(since - 5, now - 150)
-            or not _tcp(lab, GATEWAY, address, 22)
+            or not tcp_opens(lab, GATEWAY, address, 22)
         ]
         if not late:
             return
@@ -147,14 +141,14 @@ def test_a_laptop_at_home_is_managed_through_the_tunnel_only(settled: LabEnv) ->
     # Each attempt is routed to the gateway on purpose, as a hostile endpoint or office host
     # would do: the laptops' own tunnels carry only the gateway and the office networks, and a
     # pool address routed by the lab's host would leave the lab instead of testing the gateway.
-    opened = {"gateway -> laptop-02": _tcp(home, GATEWAY, laptop_02, 22)}
+    opened = {"gateway -> laptop-02": tcp_opens(home, GATEWAY, laptop_02, 22)}
     with _routed(home, "prov-lab-laptop-01", laptop_02):
-        opened["laptop-01 -> laptop-02"] = _tcp(home, "prov-lab-laptop-01", laptop_02, 22)
+        opened["laptop-01 -> laptop-02"] = tcp_opens(home, "prov-lab-laptop-01", laptop_02, 22)
     with _routed(home, "prov-lab-lab-desk-01", laptop_02, via=OFFICE_SIDE_OF_GATEWAY):
-        opened["desk-01 -> laptop-02"] = _tcp(home, "prov-lab-lab-desk-01", laptop_02, 22)
+        opened["desk-01 -> laptop-02"] = tcp_opens(home, "prov-lab-lab-desk-01", laptop_02, 22)
     with _routed(home, HOME_CONTAINER, laptop_01):
-        opened["laptop-02 -> laptop-01"] = _tcp(home, HOME_CONTAINER, laptop_01, 22)
-    opened["laptop-02 -> internet laptop"] = _tcp(home, HOME_CONTAINER, "10.89.2.101", 22)
+        opened["laptop-02 -> laptop-01"] = tcp_opens(home, HOME_CONTAINER, laptop_01, 22)
+    opened["laptop-02 -> internet laptop"] = tcp_opens(home, HOME_CONTAINER, "10.89.2.101", 22)
     assert opened == {name: name == "gateway -> laptop-02" for name in opened}
 
     result = home.run("comply", "lab")
@@ -187,7 +181,7 @@ def test_a_laptop_switched_off_is_offline_not_failed_and_watch_applies_its_work(
     with_it = time.monotonic() - started
     assert on.returncode == 0, on.stdout + on.stderr
     address = _address(home, HOME)
-    assert _handshakes(home)[address] > 0
+    assert gateway_handshakes(home)[address] > 0
 
     assert home.podman("stop", "-t", "5", HOME_CONTAINER).returncode == 0
     try:
@@ -206,7 +200,7 @@ def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
     forget = f"wg set wg0 peer {key} remove && wg set wg0 peer {key} allowed-ips {address}/32"
     forgot = home.podman("exec", GATEWAY, "sh", "-c", forget)
     assert forgot.returncode == 0, forgot.stderr
-    assert _handshakes(home)[address] == 0
+    assert gateway_handshakes(home)[address] == 0
 
     started = time.monotonic()
     off = home.run("enable", "lab")
@@ -232,7 +226,7 @@ def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
     try:
         assert home.podman("start", HOME_CONTAINER).returncode == 0
         deadline = time.monotonic() + 120
-        while _handshakes(home).get(address, 0) < time.time() - 60:
+        while gateway_handshakes(home).get(address, 0) < time.time() - 60:
             assert time.monotonic() < deadline, "the laptop made no handshake after its start"
             time.sleep(1)
         seen = time.monotonic()
@@ -292,7 +286,7 @@ def test_rotating_the_key_of_a_laptop_at_home_keeps_the_run_alive(settled: LabEn
     dump = home.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout.splitlines()[1:]
     peers = {line.split()[0]: line.split()[3].split("/")[0] for line in dump}
     assert peers.get(new) == address and old not in peers
-    assert _handshakes(home)[address] >= time.time() - 180
+    assert gateway_handshakes(home)[address] >= time.time() - 180
     # Recorded as successful in the history, not interrupted by the tunnel's key change.
     shown = home.run("runs", "show", summary["run_id"])
     assert shown.returncode == 0 and "successful" in shown.stdout, shown.stdout
