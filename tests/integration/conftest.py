@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.fresh_host import host_forwarding_off
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "provisioner"
+GATEWAY = "prov-lab-lab-vpn-gw"
 # The lab's managed hosts: six containers and the simulated network devices `lab up` starts.
 LAB_HOSTS = {
     "lab-vpn-gw",
@@ -167,8 +169,49 @@ def tcp_opens(lab: LabEnv, container: str, address: str, port: int) -> bool:
 
 def gateway_handshakes(lab: LabEnv) -> dict[str, int]:
     """The lab VPN gateway's peers' latest handshakes: tunnel address -> epoch (0: never)."""
-    dump = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "dump").stdout
+    dump = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "dump").stdout
     return {line.split()[3].split("/")[0]: int(line.split()[4]) for line in dump.splitlines()[1:]}
+
+
+# WireGuard: a laptop that only sends keepalives makes a new handshake when its session is
+# 120 s old (it initiated it) or 180 s old (it answered it), at its next keepalive (25 s); one
+# whose handshakes went unanswered (its peer removed, then restored) retries at its next
+# keepalive. A gateway that lost its sessions hears from every laptop within this.
+REHANDSHAKE = 180 + 25 + 30
+LAPTOPS = ("laptop-01", "laptop-02")
+
+
+def tunnel_address(lab: LabEnv, host: str) -> str:
+    """``host``'s tunnel address, from its host_vars."""
+    path = lab.inventory_dir / "lab" / "host_vars" / f"{host}.yml"
+    match = re.search(r"vpn_client_address: (\S+)", path.read_text(encoding="utf-8"))
+    assert match, path
+    return match[1]
+
+
+def on_line(lab: LabEnv, laptops: tuple[str, ...] = LAPTOPS, since: float = 0.0) -> None:
+    """Wait until every laptop of ``laptops`` has a handshake on the gateway newer than
+    ``since`` (default: any, not older than presence's 180 s) and its SSH answers the gateway
+    through the tunnel: what the next run's presence reading and connection need.
+
+    The field's laptops come back when they come back; a test that needs them on waits for
+    their tunnel as `watch` would, instead of racing it."""
+    addresses = {laptop: tunnel_address(lab, laptop) for laptop in laptops}
+    deadline = time.monotonic() + REHANDSHAKE
+    while True:
+        now = time.time()
+        seen = gateway_handshakes(lab)
+        late = [
+            laptop
+            for laptop, address in addresses.items()
+            if not seen.get(address)
+            or seen[address] < max(since - 5, now - 150)
+            or not tcp_opens(lab, GATEWAY, address, 22)
+        ]
+        if not late:
+            return
+        assert time.monotonic() < deadline, f"no recent handshake from {late}: {seen}"
+        time.sleep(2)
 
 
 def host_states(summary: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -257,6 +300,18 @@ def converged_lab(lab: LabEnv) -> LabEnv:
         result = lab.run("enable", "lab", timeout=2400)
         assert result.returncode == 0, result.stdout + result.stderr
     return lab
+
+
+@pytest.fixture(autouse=True)
+def laptops_on_line(request: pytest.FixtureRequest) -> None:
+    """A test on the converged lab starts with both laptops on line, as it assumes.
+
+    The test before may have stopped a laptop, rotated its key or cut its tunnel: the laptop
+    comes back on its own within a keepalive or two, and a run started before that would find
+    it offline (rightly: the field's laptops are left out until they are seen).
+    """
+    if "converged_lab" in request.fixturenames:
+        on_line(request.getfixturevalue("converged_lab"))
 
 
 def take_down_leftover_suite_labs(env: dict[str, str]) -> None:

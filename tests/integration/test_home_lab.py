@@ -9,7 +9,6 @@ office (conftest.MODULE_ORDER).
 from __future__ import annotations
 
 import contextlib
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,11 +16,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.conftest import (
+    GATEWAY,
     LabEnv,
     gateway_handshakes,
     host_states,
+    on_line,
     readiness,
     tcp_opens,
+    tunnel_address,
 )
 
 pytestmark = [
@@ -36,16 +38,10 @@ pytestmark = [
     ),
 ]
 
-GATEWAY = "prov-lab-lab-vpn-gw"
 HOME = "laptop-02"
 HOME_CONTAINER = f"prov-lab-{HOME}"
 TIMER = "apt-daily.timer"
 OFFICE_SIDE_OF_GATEWAY = "10.89.1.10"
-LAPTOPS = ("laptop-01", HOME)
-# WireGuard: a laptop that only sends keepalives makes a new handshake when its session is
-# 120 s old (it initiated it) or 180 s old (it answered it), at its next keepalive (25 s). A
-# gateway that lost its sessions (tunnel restarted) hears from every laptop within this.
-REHANDSHAKE = 180 + 25 + 30
 
 
 @contextlib.contextmanager
@@ -77,35 +73,6 @@ def _routed(lab: LabEnv, container: str, address: str, via: str = "") -> Iterato
         lab.podman("exec", container, "sh", "-c", undo)
 
 
-def _address(lab: LabEnv, host: str) -> str:
-    path = lab.inventory_dir / "lab" / "host_vars" / f"{host}.yml"
-    match = re.search(r"vpn_client_address: (\S+)", path.read_text(encoding="utf-8"))
-    assert match, path
-    return match[1]
-
-
-def _on_line(lab: LabEnv, laptops: tuple[str, ...] = LAPTOPS, since: float = 0.0) -> None:
-    """Wait until every laptop of ``laptops`` has a handshake on the gateway newer than
-    ``since`` (default: any, not older than presence's 180 s) and its SSH answers the gateway
-    through the tunnel: what the next run's presence reading and connection need."""
-    addresses = {laptop: _address(lab, laptop) for laptop in laptops}
-    deadline = time.monotonic() + REHANDSHAKE
-    while True:
-        now = time.time()
-        seen = gateway_handshakes(lab)
-        late = [
-            laptop
-            for laptop, address in addresses.items()
-            if not seen.get(address)
-            or seen[address] < max(since - 5, now - 150)
-            or not tcp_opens(lab, GATEWAY, address, 22)
-        ]
-        if not late:
-            return
-        assert time.monotonic() < deadline, f"no recent handshake from {late}: {seen}"
-        time.sleep(2)
-
-
 @pytest.fixture(scope="module")
 def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
     lab = converged_lab
@@ -114,14 +81,14 @@ def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
     assert sent.returncode == 0, sent.stdout + sent.stderr
     # Restarted at home, the laptop's tunnel comes up on its own: wait for its first handshake
     # from there and for its SSH through the tunnel, as the next run would.
-    _on_line(lab, (HOME,), since)
+    on_line(lab, (HOME,), since)
     yield lab
 
 
 @pytest.fixture
 def settled(home: LabEnv) -> LabEnv:
     """The lab at home with both laptops on line (an earlier test may have cut the tunnel)."""
-    _on_line(home)
+    on_line(home)
     return home
 
 
@@ -135,7 +102,7 @@ def test_a_laptop_at_home_is_managed_through_the_tunnel_only(settled: LabEnv) ->
         capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip
     assert direct.returncode == 255 and "refused" in direct.stderr, direct.stderr
-    laptop_01, laptop_02 = _address(home, "laptop-01"), _address(home, HOME)
+    laptop_01, laptop_02 = tunnel_address(home, "laptop-01"), tunnel_address(home, HOME)
     # Only the management source (the gateway, the jump host) reaches the endpoints' SSH; from
     # home, only the comune's public VPN endpoint (not another laptop on the internet side).
     # Each attempt is routed to the gateway on purpose, as a hostile endpoint or office host
@@ -180,7 +147,7 @@ def test_a_laptop_switched_off_is_offline_not_failed_and_watch_applies_its_work(
     on = home.run("enable", "lab")
     with_it = time.monotonic() - started
     assert on.returncode == 0, on.stdout + on.stderr
-    address = _address(home, HOME)
+    address = tunnel_address(home, HOME)
     assert gateway_handshakes(home)[address] > 0
 
     assert home.podman("stop", "-t", "5", HOME_CONTAINER).returncode == 0
@@ -264,7 +231,7 @@ def test_a_stopped_gateway_tunnel_fails_vpn_readiness_with_the_reason(settled: L
         fixed = home.run("enable", "lab")
     assert fixed.returncode in (0, 9), fixed.stdout + fixed.stderr
     # The restarted tunnel has no session: each laptop comes back at its next handshake.
-    _on_line(home)
+    on_line(home)
     healthy = home.run("comply", "lab")
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert readiness(home.summary(healthy.stdout))[(HOME, "vpn")] is True
@@ -272,7 +239,7 @@ def test_a_stopped_gateway_tunnel_fails_vpn_readiness_with_the_reason(settled: L
 
 def test_rotating_the_key_of_a_laptop_at_home_keeps_the_run_alive(settled: LabEnv) -> None:
     home = settled
-    address = _address(home, HOME)
+    address = tunnel_address(home, HOME)
     old = home.podman("exec", HOME_CONTAINER, "wg", "show", "wg0", "public-key").stdout.strip()
 
     result = home.run("reprovision", HOME, "--rotate-keys")
