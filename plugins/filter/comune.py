@@ -119,12 +119,21 @@ def rdp_listeners(
     return listeners
 
 
-def rdp_prober(users: Iterable[Mapping[str, Any]], desktop: str) -> dict[str, Any]:
+def rdp_prober(
+    users: Iterable[Mapping[str, Any]], desktop: str, offline: Iterable[str] = ()
+) -> dict[str, Any]:
     """The user whose endpoint proves a desktop's RDP readiness: the first of ``desktop``'s
-    users that names an ``endpoint`` (the probe connects from there, through that user's
-    listener, as the user would). ``{}`` when no user of the desktop names one."""
+    users that names an ``endpoint`` not ``offline`` (switched off or away: the run leaves it
+    out), so the probe connects from a laptop that is on, through that user's listener, as the
+    user would. ``{}`` when no user of the desktop names one that is on."""
+    away = set(offline or ())
     return next(
-        (dict(u) for u in users or () if u.get("desktop") == desktop and u.get("endpoint")), {}
+        (
+            dict(u)
+            for u in users or ()
+            if u.get("desktop") == desktop and u.get("endpoint") and u["endpoint"] not in away
+        ),
+        {},
     )
 
 

@@ -44,6 +44,9 @@ from provisioner.models.run import (
 )
 from provisioner.ports import EventSink, Executor, SpansMachines
 
+OFFLINE_VAR = "provisioner_offline"
+"""Extra variable of a run: the endpoints it left out as offline (roles delegate to none)."""
+
 
 def history(settings: Settings) -> History:
     """The history store of these settings."""
@@ -225,8 +228,19 @@ def run_playbook(
         except BaseException:
             store.fail(run_id, RunStatus.INTERRUPTED, "interrupted")
             raise
-        if reach.not_ready:
-            outcome = dataclasses.replace(outcome, readiness=outcome.readiness + reach.not_ready)
+        not_ready = reach.not_ready
+        if not_ready and not request.check and outcome.status == RunStatus.SUCCESSFUL:
+            # The run may have brought the terminator's tunnel up again (enable, remediation):
+            # then its endpoints are only offline until their next handshake, not failing.
+            after = presence.read(settings, inventory, chosen, vault_password=password)
+            if not (after.down or after.error):
+                not_ready = ()
+                notes.append(
+                    f"{after.terminator}: its tunnel is up again after this run; the endpoints "
+                    "left out are offline until their next handshake"
+                )
+        if not_ready:
+            outcome = dataclasses.replace(outcome, readiness=outcome.readiness + not_ready)
         if outcome.status == RunStatus.INTERRUPTED:
             notes.append(_after_loss(request))
         plays = _plays(settings.playbooks_dir / request.playbook)
@@ -335,11 +349,18 @@ def _leave_out_offline(
             note=f"presence not read ({reading.error}); endpoints attempted",
             reading=reading,
         )
+    # A tunnel that is down tells no handshakes: the history remembers when each was last seen.
+    reading = presence.recalled(settings, inventory, reading)
     offline = reading.offline(in_scope)
     if not offline:
         return _Reach(request, reading=reading)
     excluded = ":".join(f"!{o.host}" for o in offline)
-    request = dataclasses.replace(request, limit=f"{request.limit or 'all'}:{excluded}")
+    request = dataclasses.replace(
+        request,
+        limit=f"{request.limit or 'all'}:{excluded}",
+        # Tasks delegated to a laptop (the RDP probe) pick one that is on.
+        extravars={**request.extravars, OFFLINE_VAR: [o.host for o in offline]},
+    )
     if reading.down:
         return _Reach(
             request,

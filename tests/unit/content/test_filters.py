@@ -90,6 +90,11 @@ def test_rdp_prober_is_the_desktops_first_user_with_an_endpoint() -> None:
     assert comune.rdp_prober(None, "desk-01") == {}
 
 
+def test_rdp_prober_is_never_a_laptop_left_out_as_offline() -> None:
+    assert comune.rdp_prober(USERS, "desk-01", ["laptop-01"]) == USERS[1]
+    assert comune.rdp_prober(USERS, "desk-01", ["laptop-01", "laptop-02"]) == {}
+
+
 def test_service_target_is_address_and_port_of_the_named_service() -> None:
     services = [
         {"name": "rdp-gateway", "address": "10.89.1.11/32", "port": 3389, "proto": "tcp"},

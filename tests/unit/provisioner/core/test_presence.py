@@ -252,6 +252,57 @@ def test_a_terminator_whose_tunnel_is_down_fails_vpn_readiness_of_tunnel_endpoin
     assert report.exit_code == ExitCode.HOSTS_FAILED
 
 
+def test_an_enable_that_brings_the_tunnel_up_again_leaves_its_endpoints_offline_not_failed(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    now = time.time()
+    fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 60)
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
+    assert enable.enable(settings, SLUG).offline == ()
+    down = "tunnel down: interface wg0 is not up"
+    fake_ansible.by_playbook["presence.yml"] = [
+        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
+        stats(**{"gw-vpn-01": {"failures": 1}}),
+    ]
+
+    def tunnel_started(call: dict[str, Any]) -> None:  # the run starts the gateway's tunnel
+        if call["playbook"] != "presence.yml":
+            fake_ansible.by_playbook["presence.yml"] = _peers(0, 0)
+
+    fake_ansible.on_call = tunnel_started
+    report = enable.enable(settings, SLUG)
+
+    run = next(c for c in fake_ansible.calls[::-1] if c["playbook"] != "presence.yml")
+    assert run["extravars"]["provisioner_offline"] == ["laptop-a", "laptop-b"]
+    assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
+        ("laptop-a", int(now - 20)),  # remembered by the history, the terminator said nothing
+        ("laptop-b", int(now - 60)),
+    ]
+    assert not [r for r in report.outcome.readiness if not r.ok]
+    assert any("tunnel is up again" in note for note in report.notes)
+    assert report.exit_code == ExitCode.HOSTS_OFFLINE
+
+
+def test_an_enable_that_leaves_the_tunnel_down_fails_vpn_readiness(
+    settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
+) -> None:
+    down = "tunnel down: interface wg0 is not up"
+    fake_ansible.by_playbook["presence.yml"] = [
+        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
+        stats(**{"gw-vpn-01": {"failures": 1}}),
+    ]
+    fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5}, "laptop-c": {"ok": 5}})]
+
+    report = enable.enable(settings, SLUG)
+
+    assert [(r.host, r.ok) for r in report.outcome.readiness] == [
+        ("laptop-a", False),
+        ("laptop-b", False),
+    ]
+    assert [c["playbook"] for c in fake_ansible.calls].count("presence.yml") == 2
+    assert report.exit_code == ExitCode.HOSTS_FAILED
+
+
 def test_last_seen_is_remembered_when_the_terminator_forgets_its_handshakes(
     settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
 ) -> None:
