@@ -42,12 +42,18 @@ else
 fi
 """
 _APT_PROXY_CONF = 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/provisioner/apt-proxy";\n'
+# root's user manager (user@0.service) lingers: it runs from boot and is never stopped. In a
+# Debian 12 container the stop that follows root's last logout (10 s later) hangs until its
+# 120 s timeout ("Processes still around after final SIGKILL"), and every SSH login meanwhile
+# waits for it: lab-meet, the only Debian 12 host, was unreachable for two minutes after any
+# pause in the runs that touch it. A real host's user manager stops at once.
+_LINGER = ("root",)
 RECIPE_LABEL = "provisioner.image.recipe"
 SYSCTLS_LABEL = "provisioner.sysctls"
 """The sysctls a container was created with (``k=v,...``): podman 4.3's inspect does not show
 them (no ``HostConfig.Sysctls``), and a container without them must be created again."""
 RECIPE = hashlib.sha256(
-    repr((IMAGE_PACKAGES, _SSH_DROPIN, _APT_PROXY_SCRIPT, _APT_PROXY_CONF)).encode()
+    repr((IMAGE_PACKAGES, _SSH_DROPIN, _APT_PROXY_SCRIPT, _APT_PROXY_CONF, _LINGER)).encode()
 ).hexdigest()[:12]
 """Version of the image's build recipe: an image built by another recipe is rebuilt."""
 
@@ -174,6 +180,10 @@ class Podman:
             dropin = root / "etc/systemd/system/ssh.service.d/provisioner-keygen.conf"
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(_SSH_DROPIN, encoding="utf-8")
+            linger = root / "var/lib/systemd/linger"
+            linger.mkdir(parents=True, exist_ok=True)
+            for user in _LINGER:
+                (linger / user).touch()
             script = root / "usr/local/lib/provisioner/apt-proxy"
             script.parent.mkdir(parents=True, exist_ok=True)
             script.write_text(_APT_PROXY_SCRIPT, encoding="utf-8")
