@@ -76,8 +76,7 @@ MODULE_ORDER = (
     "test_bundles_lab.py",
     # comply of the lab and three copies through the queue; takes laptop-02 at home or not
     "test_queue_lab.py",
-    # sends laptop-02 home for good (the lab has no command to bring it back): after every module
-    # that needs it in the office, and last: its open failure (xfail) can leave the lab unhealthy
+    # sends laptop-02 home and leaves it there: after every module that needs it in the office
     "test_home_lab.py",
 )
 

@@ -26,17 +26,7 @@ from tests.integration.conftest import (
     tunnel_address,
 )
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.xdist_group("lab"),
-    pytest.mark.xfail(
-        strict=False,
-        reason="2026-12-02: on a fresh lab the path checks, comply and remediation through the "
-        "tunnel passed, then lab-meet (reached directly, not through the tunnel) timed out in "
-        "'Install the missing packages' in every later run (exit 4); cause not found before the "
-        "stop (closing note, issue 17). Runs last (MODULE_ORDER): nothing after it depends on it",
-    ),
-]
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 HOME = "laptop-02"
 HOME_CONTAINER = f"prov-lab-{HOME}"
