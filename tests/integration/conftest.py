@@ -188,14 +188,25 @@ def tunnel_address(lab: LabEnv, host: str) -> str:
     return match[1]
 
 
-def on_line(lab: LabEnv, laptops: tuple[str, ...] = LAPTOPS, since: float = 0.0) -> None:
+def on_line(
+    lab: LabEnv,
+    laptops: tuple[str, ...] = LAPTOPS,
+    since: float = 0.0,
+    *,
+    with_peer_only: bool = False,
+) -> None:
     """Wait until every laptop of ``laptops`` has a handshake on the gateway newer than
     ``since`` (default: any, not older than presence's 180 s) and its SSH answers the gateway
     through the tunnel: what the next run's presence reading and connection need.
+    ``with_peer_only``: only the laptops the gateway has a peer for (a test may have removed
+    one on purpose, as drift the next test remediates).
 
     The field's laptops come back when they come back; a test that needs them on waits for
     their tunnel as `watch` would, instead of racing it."""
     addresses = {laptop: tunnel_address(lab, laptop) for laptop in laptops}
+    if with_peer_only:
+        peers = gateway_handshakes(lab)
+        addresses = {laptop: a for laptop, a in addresses.items() if a in peers}
     deadline = time.monotonic() + REHANDSHAKE
     while True:
         now = time.time()
@@ -307,10 +318,11 @@ def laptops_on_line(request: pytest.FixtureRequest) -> None:
 
     The test before may have stopped a laptop, rotated its key or cut its tunnel: the laptop
     comes back on its own within a keepalive or two, and a run started before that would find
-    it offline (rightly: the field's laptops are left out until they are seen).
+    it offline (rightly: the field's laptops are left out until they are seen). A laptop whose
+    peer a test removed on purpose (drift for the next test) is not waited for.
     """
     if "converged_lab" in request.fixturenames:
-        on_line(request.getfixturevalue("converged_lab"))
+        on_line(request.getfixturevalue("converged_lab"), with_peer_only=True)
 
 
 def take_down_leftover_suite_labs(env: dict[str, str]) -> None:
