@@ -204,9 +204,6 @@ def on_line(
     The field's laptops come back when they come back; a test that needs them on waits for
     their tunnel as `watch` would, instead of racing it."""
     addresses = {laptop: tunnel_address(lab, laptop) for laptop in laptops}
-    if with_peer_only:
-        peers = gateway_handshakes(lab)
-        addresses = {laptop: a for laptop, a in addresses.items() if a in peers}
     deadline = time.monotonic() + REHANDSHAKE
     while True:
         now = time.time()
@@ -214,9 +211,13 @@ def on_line(
         late = [
             laptop
             for laptop, address in addresses.items()
-            if not seen.get(address)
-            or seen[address] < max(since - 5, now - 150)
-            or not tcp_opens(lab, GATEWAY, address, 22)
+            # A laptop whose peer is gone (removed on purpose) is not waited for when asked.
+            if not (with_peer_only and address not in seen)
+            and (
+                not seen.get(address)
+                or seen[address] < max(since - 5, now - 150)
+                or not tcp_opens(lab, GATEWAY, address, 22)
+            )
         ]
         if not late:
             return

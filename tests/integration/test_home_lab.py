@@ -87,8 +87,8 @@ def home(converged_lab: LabEnv) -> Iterator[LabEnv]:
 
 @pytest.fixture
 def settled(home: LabEnv) -> LabEnv:
-    """The lab at home with both laptops on line (an earlier test may have cut the tunnel)."""
-    on_line(home)
+    """The lab at home with both laptops on line (an earlier test may have cut the tunnel):
+    the wait of conftest's autouse ``laptops_on_line``, done once per test."""
     return home
 
 

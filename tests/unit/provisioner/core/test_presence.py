@@ -55,6 +55,17 @@ def _peers(seen_a: float, seen_b: float) -> list[dict[str, Any]]:
     ]
 
 
+DOWN = "tunnel down: interface wg0 is not up"
+
+
+def _tunnel_down() -> list[dict[str, Any]]:
+    """The terminator's presence play when its tunnel is down."""
+    return [
+        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=DOWN),
+        stats(**{"gw-vpn-01": {"failures": 1}}),
+    ]
+
+
 @pytest.fixture
 def tunnel_comune(make_comune: Callable[..., ComuneFiles]) -> ComuneFiles:
     return make_comune(hosts=_hosts())
@@ -234,11 +245,7 @@ def test_expired_work_is_closed_and_named(settings: Settings, tunnel_comune: Com
 def test_a_terminator_whose_tunnel_is_down_fails_vpn_readiness_of_tunnel_endpoints(
     settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    down = "tunnel down: interface wg0 is not up"
-    fake_ansible.by_playbook["presence.yml"] = [
-        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
-        stats(**{"gw-vpn-01": {"failures": 1}}),
-    ]
+    fake_ansible.by_playbook["presence.yml"] = _tunnel_down()
     fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5}, "laptop-c": {"ok": 5}})]
 
     report = comply.comply(settings, [SLUG]).results[0].report
@@ -246,8 +253,8 @@ def test_a_terminator_whose_tunnel_is_down_fails_vpn_readiness_of_tunnel_endpoin
 
     assert fake_ansible.calls[-1]["limit"] == "all:!laptop-a:!laptop-b"
     assert [(r.host, r.check, r.ok, r.reason) for r in report.outcome.readiness] == [
-        ("laptop-a", "vpn", False, f"gw-vpn-01: {down}"),
-        ("laptop-b", "vpn", False, f"gw-vpn-01: {down}"),
+        ("laptop-a", "vpn", False, f"gw-vpn-01: {DOWN}"),
+        ("laptop-b", "vpn", False, f"gw-vpn-01: {DOWN}"),
     ]
     assert report.exit_code == ExitCode.HOSTS_FAILED
 
@@ -259,11 +266,7 @@ def test_an_enable_that_brings_the_tunnel_up_again_leaves_its_endpoints_offline_
     fake_ansible.by_playbook["presence.yml"] = _peers(now - 20, now - 60)
     fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 1}})]
     assert enable.enable(settings, SLUG).offline == ()
-    down = "tunnel down: interface wg0 is not up"
-    fake_ansible.by_playbook["presence.yml"] = [
-        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
-        stats(**{"gw-vpn-01": {"failures": 1}}),
-    ]
+    fake_ansible.by_playbook["presence.yml"] = _tunnel_down()
 
     def tunnel_started(call: dict[str, Any]) -> None:  # the run starts the gateway's tunnel
         if call["playbook"] != "presence.yml":
@@ -286,11 +289,7 @@ def test_an_enable_that_brings_the_tunnel_up_again_leaves_its_endpoints_offline_
 def test_an_enable_that_leaves_the_tunnel_down_fails_vpn_readiness(
     settings: Settings, tunnel_comune: ComuneFiles, fake_ansible: FakeAnsibleRunner
 ) -> None:
-    down = "tunnel down: interface wg0 is not up"
-    fake_ansible.by_playbook["presence.yml"] = [
-        on_failed("gw-vpn-01", "Presence: peers", "non-zero return code", stderr=down),
-        stats(**{"gw-vpn-01": {"failures": 1}}),
-    ]
+    fake_ansible.by_playbook["presence.yml"] = _tunnel_down()
     fake_ansible.events = [stats(**{"gw-vpn-01": {"ok": 5}, "laptop-c": {"ok": 5}})]
 
     report = enable.enable(settings, SLUG)
