@@ -21,7 +21,7 @@ Keys (besides RQ's ``rq:*``)::
     provisioner:job:<id>:in         the transmitted stream (deleted when the run ends)
     provisioner:job:<id>:out        the worker's stream: a Redis stream of chunks (kept a while)
     provisioner:job:<id>:alive      the worker's heartbeat while it runs the job
-    provisioner:job:<id>:cancel     set by the controller: stop the playbook
+    provisioner:job:<id>:cancel     set by the controller: "stop" between tasks, or "abort"
     provisioner:worker:<name>       a worker's provisioner version (expires with its heartbeat)
 """
 
@@ -61,6 +61,7 @@ from provisioner.config import Settings
 from provisioner.errors import BusyError, ControllerError, InputError
 from provisioner.models.queue import JobInfo, LockInfo, QueueStatus, WorkerInfo
 from provisioner.models.run import (
+    Cancel,
     PlaybookRequest,
     ProgressEvent,
     RunOutcome,
@@ -78,6 +79,10 @@ ALIVE_TTL = 10.0
 """Seconds without the worker's heartbeat after which its run is taken for lost."""
 BEAT = 2.0
 """Seconds between a worker's heartbeats (and its looks at the cancel flag)."""
+CANCEL_STOP = "stop"
+"""The cancel flag's value for "stop between tasks" (the strategy's cancel file, as locally)."""
+CANCEL_ABORT = "abort"
+"""The cancel flag's value for "kill the playbook now" (runner's cancel, then its leftovers)."""
 KEEP_STREAMS = 600
 """Seconds a job's output stream stays in Redis after the run (to look at a run just done)."""
 _PRIVATE_KEY = b"PRIVATE KEY-----"
@@ -577,7 +582,7 @@ class _Follow:
         self.began = time.time()
         self.started = 0.0
         self.seen_alive = False
-        self.cancel_sent = False
+        self.cancel_sent = ""
         self.stop_reason = ""
         self.explanation = ""
 
@@ -623,6 +628,7 @@ class _Follow:
             _rc(run_dir),
             self.started or self.began,
             time.time(),
+            self.cancel,
         )
         notes = "; ".join(
             n for n in (error, self.explanation, self.stop_reason, outcome.error) if n
@@ -676,16 +682,25 @@ class _Follow:
         return b"".join(chunks)
 
     def _look_at_cancel(self) -> None:
-        if self.cancel_sent:
+        """Tell the worker: stop between tasks (a first Ctrl-C, as the local executor does) or
+        kill the playbook now (a second Ctrl-C; the comune's lock lost)."""
+        if self.cancel_sent == CANCEL_ABORT:
             return
         if self.lease.lost.is_set():
             self.stop_reason = "the comune's lock was lost (Redis unreachable too long): stopped"
-        elif self.cancel is None or not self.cancel.is_set():
+            wanted = CANCEL_ABORT
+        elif isinstance(self.cancel, Cancel) and self.cancel.abort.is_set():
+            wanted = CANCEL_ABORT
+        elif self.cancel is not None and self.cancel.is_set():
+            wanted = CANCEL_STOP
+        else:
             return
-        self.cancel_sent = True
+        if wanted == self.cancel_sent:
+            return
+        self.cancel_sent = wanted
         if not self.seen_alive and self._cancel_queued():
             raise _CanceledWhileQueuedError
-        self.redis.set(job_key(self.job_id, "cancel"), "1", ex=self.wait)
+        self.redis.set(job_key(self.job_id, "cancel"), wanted, ex=self.wait)
 
     def _cancel_queued(self) -> bool:
         """Cancel the job if no worker took it yet; whether it was."""
@@ -736,7 +751,7 @@ class _Follow:
         with contextlib.suppress(InvalidJobOperation, RedisError):
             self.job.cancel()
         with contextlib.suppress(RedisError):
-            self.redis.set(job_key(self.job_id, "cancel"), "1", ex=self.wait)
+            self.redis.set(job_key(self.job_id, "cancel"), CANCEL_ABORT, ex=self.wait)
 
     def clean_up(self) -> None:
         """The stream sent is deleted; the stream received stays a while (KEEP_STREAMS)."""

@@ -27,9 +27,11 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
+from provisioner.adapters import leftovers
 from provisioner.adapters.queue import (
     ALIVE_TTL,
     BEAT,
+    CANCEL_STOP,
     LOCK_TTL,
     MACHINE_KEYS,
     job_key,
@@ -38,6 +40,7 @@ from provisioner.adapters.queue import (
     renew_lease,
     worker_key,
 )
+from provisioner.adapters.runner import CANCEL_FILE, cancel_mark
 from provisioner.config import Settings
 from provisioner.errors import ControllerError
 
@@ -161,7 +164,7 @@ def _pump(
         assert proc.stdin is not None and proc.stdout is not None
         feeder = threading.Thread(target=_feed, args=(proc.stdin, stream), daemon=True)
         feeder.start()
-        keeper = _Keeper(redis, spec, worker, proc)
+        keeper = _Keeper(redis, spec, worker, proc, data_dir / CANCEL_FILE)
         keeper.start()
         tail = b""
         try:
@@ -172,10 +175,14 @@ def _pump(
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            leftovers.kill_marked(cancel_mark(data_dir))
             raise
         finally:
             keeper.stop.set()
             keeper.join()
+        if keeper.killed:
+            # runner's SIGKILL reached ansible-playbook's group, not its workers (leftovers.py).
+            leftovers.kill_marked(cancel_mark(data_dir))
         if tail != _EOF:
             # runner died without ending its stream: end it, saying why, for process.
             errors.seek(0)
@@ -196,7 +203,12 @@ class _Keeper(threading.Thread):
     """While a job runs: the heartbeat, the comune's lock, and the controller's cancel."""
 
     def __init__(
-        self, redis: Redis, spec: Mapping[str, Any], worker: str, proc: subprocess.Popen[bytes]
+        self,
+        redis: Redis,
+        spec: Mapping[str, Any],
+        worker: str,
+        proc: subprocess.Popen[bytes],
+        cancel_file: Path,
     ) -> None:
         super().__init__(name="job-keeper", daemon=True)
         self.redis = redis
@@ -204,8 +216,10 @@ class _Keeper(threading.Thread):
         self.lock, self.token = str(spec["lock"]), str(spec["token"])
         self.worker = worker
         self.proc = proc
+        self.cancel_file = cancel_file
         self.stop = threading.Event()
         self.reason = ""
+        self.killed = False
 
     def run(self) -> None:
         last = time.monotonic()
@@ -213,7 +227,7 @@ class _Keeper(threading.Thread):
             try:
                 self.redis.set(job_key(self.job_id, "alive"), self.worker, px=int(ALIVE_TTL * 1000))
                 held = renew_lease(self.redis, self.lock, self.token)
-                canceled = bool(self.redis.exists(job_key(self.job_id, "cancel")))
+                canceled = self.redis.get(job_key(self.job_id, "cancel"))
                 last = time.monotonic()
             except RedisError:
                 # Cut off from Redis longer than a lock lives: the controller may have given
@@ -223,13 +237,24 @@ class _Keeper(threading.Thread):
                 continue
             if not held:
                 self.terminate("the comune's lock is no longer held by this run")
+            elif canceled == CANCEL_STOP.encode():
+                self.stop_between_tasks()
             elif canceled:
-                self.terminate("canceled from the controller")
+                self.terminate("aborted from the controller: Ansible was killed")
+
+    def stop_between_tasks(self) -> None:
+        """The strategy's cancel file, as the local executor's first Ctrl-C: the running task
+        finishes, no other starts, the stream ends as the playbook does."""
+        if not self.cancel_file.exists():
+            with contextlib.suppress(FileNotFoundError):  # runner has not made the dir yet
+                self.cancel_file.touch(mode=0o600)
 
     def terminate(self, reason: str) -> None:
-        """SIGTERM to ``ansible-runner worker``: it cancels the playbook and ends its stream."""
+        """SIGTERM to ``ansible-runner worker``: it kills the playbook's process group and ends
+        its stream; the playbook's workers, outside that group, are killed after it."""
         if not self.reason:
             self.reason = reason
+            self.killed = True
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
 

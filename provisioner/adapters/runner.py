@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from provisioner.adapters import leftovers
 from provisioner.adapters.files import atomic_write
 from provisioner.adapters.redaction import redact
 from provisioner.errors import AnsibleError
@@ -562,6 +563,9 @@ class LocalRunner:
             )
         except Exception as exc:  # runner raises bare exceptions for config problems
             raise AnsibleError(f"ansible-runner could not start: {redact(str(exc))}") from exc
+        if runner.canceled or runner.timed_out:
+            # runner's SIGKILL reached ansible-playbook's group, not its workers (leftovers.py).
+            leftovers.kill_marked(cancel_mark(run_dir))
         return outcome_of(collector, runner.status, runner.rc, started, time.time(), cancel)
 
 
@@ -607,6 +611,11 @@ def outcome_of(
         plays=tuple(collector.plays),
         host_roles=tuple(collector.host_roles),
     )
+
+
+def cancel_mark(run_dir: Path) -> str:
+    """The environment entry every process of the run in ``run_dir`` carries (its cancel file)."""
+    return f"PROVISIONER_CANCEL_FILE={run_dir / CANCEL_FILE}"
 
 
 def _cancel_callback(

@@ -396,8 +396,11 @@ def test_cancel_on_the_controller_stops_the_playbook_on_the_worker(queue_lab: Qu
 
     assert started.returncode == 130, "".join(seen) + output
     assert "exit 130" in output
-    # The worker's runner stopped the playbook before its stream ended (the controller waited
-    # for that end): no ansible-playbook is left in the worker's container.
+    # As with the local executor: the worker made the run's cancel file, the strategy let the
+    # running task finish and started no other.
+    assert "canceled with Ctrl-C between tasks" in output, output
+    # The playbook ended before its stream did (the controller waited for that end): nothing of
+    # it is left in the worker's container (Ansible's workers included: they leave its group).
     listing = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
     ps = queue_lab.lab.podman("exec", CONTAINER, "sh", "-c", listing)
     assert ps.returncode == 0 and "provisioner worker" in ps.stdout, ps.stderr

@@ -5,7 +5,9 @@ Usage: fake_runner_worker.py RECORD EVENTS MODE --private-data-dir DIR --delete
 Reads the job stream on stdin like runner's worker (its kwargs line, the zipped private data
 dir, eof), records what it got in RECORD (JSON), then answers like runner's worker: status
 lines, the events of EVENTS (a JSON list), the artifacts zip (rc) and eof. MODE ``hang`` waits
-for SIGTERM after the events (then says ``canceled``); ``die`` exits without ending the stream.
+after the events for what stops a real one: the run's cancel file (``PROVISIONER_CANCEL_FILE``
+of its envvars; then it prints the strategy's stop line and fails, as Ansible does) or SIGTERM
+(then says ``canceled``, as runner does); ``die`` exits without ending the stream.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import threading
 from pathlib import Path
 
 from ansible_runner.utils.streaming import stream_dir, unstream_dir
+
+# What plugins/strategy/provisioner_linear.py prints when it stops (written out, not imported).
+STOP_LINE = "provisioner: cancel requested: no new task starts"
 
 
 def main() -> None:
@@ -49,8 +54,15 @@ def main() -> None:
         sys.exit(3)
     status, rc = "successful", 0
     if mode == "hang":
-        terminated.wait(30)
-        status, rc = "canceled", 254
+        cancel_file = Path(kwargs["envvars"]["PROVISIONER_CANCEL_FILE"])
+        for _ in range(600):
+            if terminated.wait(0.05) or cancel_file.exists():
+                break
+        if terminated.is_set():
+            status, rc = "canceled", 254
+        elif cancel_file.exists():
+            say({"event": "verbose", "counter": 900, "uuid": "stop", "stdout": STOP_LINE})
+            status, rc = "failed", 2
     artifacts = data_dir / "artifacts" / "ansible"
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "rc").write_text(str(rc), encoding="utf-8")

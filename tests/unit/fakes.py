@@ -304,7 +304,8 @@ class FakeAnsibleRunner:
         kwargs["status_handler"](
             {"status": self.status, "runner_ident": "ansible"}, runner_config=None
         )
-        return SimpleNamespace(status=self.status, rc=self.rc)
+        killed = self.status == "canceled"  # runner kills only on abort or timeout
+        return SimpleNamespace(status=self.status, rc=self.rc, canceled=killed, timed_out=False)
 
     @property
     def kwargs(self) -> dict[str, Any]:

@@ -23,7 +23,13 @@ from provisioner.adapters.runner import TUNNEL_INVENTORY, LocalRunner
 from provisioner.config import Settings
 from provisioner.core import worker as worker_core
 from provisioner.errors import BusyError, ControllerError, ExitCode, InputError
-from provisioner.models.run import PlaybookRequest, ProgressEvent, RunOutcome, RunStatus
+from provisioner.models.run import (
+    Cancel,
+    PlaybookRequest,
+    ProgressEvent,
+    RunOutcome,
+    RunStatus,
+)
 from tests.redis_dump import everything_in
 from tests.unit.fakes import (
     SLUG,
@@ -249,29 +255,57 @@ def test_the_worker_runs_with_its_own_paths_vault_and_the_tunnel_inventory_last(
     assert not data_dir.exists()  # the worker keeps nothing of the job
 
 
-def test_cancel_from_the_controller_stops_the_remote_playbook(
-    harness: Harness, comune: ComuneFiles, tmp_path: Path
-) -> None:
-    harness.mode("hang")  # type: ignore[attr-defined]
-    cancel = threading.Event()
-    thread = harness.start(_request(comune), tmp_path / "run", cancel=cancel)
-    job_id = harness.queued()
+def _ctrl_c_once_running(harness: Harness, *presses: threading.Event) -> None:
+    """Set ``presses`` in turn (Ctrl-C, then a second) once the run's events came back."""
 
-    def ctrl_c_once_running() -> None:
+    def press() -> None:
         deadline = time.monotonic() + 20
         while not any(e.kind == "stats" for e in harness.progress):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        cancel.set()
+        for event in presses:
+            event.set()
+            time.sleep(queue.BEAT * 1.5)
 
-    threading.Thread(target=ctrl_c_once_running, daemon=True).start()
+    threading.Thread(target=press, daemon=True).start()
+
+
+def test_a_first_ctrl_c_stops_the_remote_playbook_between_tasks_as_locally(
+    harness: Harness, comune: ComuneFiles, tmp_path: Path
+) -> None:
+    harness.mode("hang")  # type: ignore[attr-defined]
+    cancel = Cancel()
+    thread = harness.start(_request(comune), tmp_path / "run", cancel=cancel)
+    job_id = harness.queued()
+    _ctrl_c_once_running(harness, cancel)
     harness.work()  # RQ's worker: in the main thread (it handles signals)
     outcome = harness.outcome(thread)
 
+    # The worker made the run's cancel file: the strategy's stop, not runner's kill.
+    assert outcome.status == RunStatus.CANCELED and outcome.rc == 2
+    assert "canceled with Ctrl-C between tasks" in outcome.error
+    assert "Ansible was killed" not in outcome.error
+    done = Job.fetch(job_id, connection=harness.redis, serializer=JSONSerializer).return_value()
+    assert isinstance(done, dict) and done["stopped"] == ""
+
+
+def test_a_second_ctrl_c_kills_the_remote_playbook(
+    harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.mode("hang")  # type: ignore[attr-defined]
+    # The stand-in ignores the cancel file here, as a task that never ends would.
+    monkeypatch.setattr(queue_worker._Keeper, "stop_between_tasks", lambda self: None)
+    cancel = Cancel()
+    thread = harness.start(_request(comune), tmp_path / "run", cancel=cancel)
+    job_id = harness.queued()
+    _ctrl_c_once_running(harness, cancel, cancel.abort)
+    harness.work()
+    outcome = harness.outcome(thread)
+
     assert outcome.status == RunStatus.CANCELED and outcome.rc == 254
-    assert "canceled from the controller" in json.dumps(
-        Job.fetch(job_id, connection=harness.redis, serializer=JSONSerializer).return_value()
-    )
+    assert "aborted with a second Ctrl-C: Ansible was killed" in outcome.error
+    done = Job.fetch(job_id, connection=harness.redis, serializer=JSONSerializer).return_value()
+    assert isinstance(done, dict) and "aborted from the controller" in done["stopped"]
 
 
 def test_cancel_while_queued_takes_the_job_off_the_queue(
