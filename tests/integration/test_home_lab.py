@@ -29,13 +29,6 @@ from tests.integration.conftest import (
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.xdist_group("lab"),
-    pytest.mark.xfail(
-        strict=False,
-        reason="2026-12-02: all four passed on a lab converged for them (targeted runs); in the "
-        "whole suite the first found 3 drift items the bundles module left behind (its teardown "
-        "removes a user from lab-desk-01; the gateways' tables after the revoke). That module "
-        "now converges the lab when it ends; kept xfail until a whole suite shows it (issue 17)",
-    ),
 ]
 
 HOME = "laptop-02"
