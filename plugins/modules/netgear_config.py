@@ -97,7 +97,9 @@ peer_handshakes:
   type: dict
   returned: mode status
 peers:
-  description: Each peer's name (from its comment), public key and last handshake age.
+  description: >-
+    Each peer's name (from its comment), public key, allowed addresses and last handshake age
+    (seconds, null - never).
   type: list
   elements: dict
   returned: mode status

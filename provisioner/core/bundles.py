@@ -447,8 +447,9 @@ def list_bundles(
 ) -> BundleList:
     """The comune's bundles' devices: user, address, created, expires, state and last seen.
 
-    With ``refresh``, the terminator's peers are read now (a read-only run on a Linux gateway);
-    otherwise, or when it cannot be read, last seen is what history remembers.
+    With ``refresh``, the terminator's peers are read now (a read-only run: a Linux gateway's
+    ``wg show``, a RouterOS device's peer table); otherwise, or when it cannot be read, last
+    seen is what history remembers.
     """
     inventory = YamlDirectorySource(settings.inventory_dir).load(comune)
     terminator = inventory.settings.comune_vpn_terminator

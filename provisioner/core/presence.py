@@ -11,6 +11,11 @@ kernel's TCP timeout. So the terminator also asks each tunnel-managed endpoint w
 handshake, once, on its SSH port (role vpn_presence, ``Presence: answers``): one that stays
 silent for longer than a keepalive interval (35 s) is offline too; one that answers, even with
 a refusal, is on.
+
+A RouterOS terminator is read from the controller instead (its peer table through the netgear
+role's ``status``, one JSON line of peers with seconds since their latest handshake). A router
+cannot open that TCP connection for us, so there a laptop switched off within the last three
+minutes is still attempted (and found unreachable).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+import json
 import re
 import shutil
 import tempfile
@@ -46,6 +52,8 @@ PLAYBOOK = "presence.yml"
 RECENT_HANDSHAKE = 180.0
 """Seconds: WireGuard re-keys every 120 s on a live tunnel; 60 s of slack for a late handshake."""
 ENDPOINTS = "endpoints"
+DEVICES = "network_devices"
+"""A terminator in this group is a RouterOS concentrator: its peer table is read."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,30 @@ def scope(inventory: Inventory, limit: str | None) -> set[str] | None:
     return hosts
 
 
+def parse_peer_table(lines: Iterable[str], now: float) -> dict[ipaddress.IPv4Address, float | None]:
+    """A router's peer table (one JSON list: ``allowed_address``, ``last_handshake`` seconds ago
+    or null) -> address -> handshake epoch, as :func:`parse_peers` gives for a Linux gateway.
+
+    Raises:
+        ValueError: not such a list.
+    """
+    peers = json.loads("".join(lines) or "[]")
+    if not isinstance(peers, list):
+        raise ValueError("not a list of peers")
+    rows = []
+    for peer in peers:
+        if not isinstance(peer, dict):
+            raise ValueError("a peer is not a mapping")
+        age = peer.get("last_handshake")
+        try:
+            epoch = 0 if age is None else int(now - float(age))
+        except (TypeError, ValueError):
+            raise ValueError(f"last_handshake {age!r} is not a number of seconds") from None
+        allowed = str(peer.get("allowed_address") or "(none)").replace(" ", "")
+        rows.append(f"{peer.get('public_key') or '-'} {allowed} {epoch} -")
+    return parse_peers(rows)
+
+
 def parse_peers(lines: Iterable[str]) -> dict[ipaddress.IPv4Address, float | None]:
     """``<key> <allowed ips> <handshake epoch> <endpoint>`` lines -> address -> handshake."""
     seen: dict[ipaddress.IPv4Address, float | None] = {}
@@ -168,12 +200,13 @@ def read(
     terminator = inventory.settings.comune_vpn_terminator
     checked = time.time()
     host = inventory.hosts.get(terminator)
-    if host is None or "vpn_gateways" not in host.groups:
+    if host is None or not {"vpn_gateways", DEVICES} & set(host.groups):
         return Presence(
             terminator,
             checked,
-            error=f"{terminator}: presence is read from a Linux VPN gateway (group vpn_gateways)",
+            error=f"{terminator}: presence is read from a VPN gateway or a RouterOS device",
         )
+    device = DEVICES in host.groups
     probed = {
         str(inventory.hosts[name].vpn_client_address): name for name in tunnel_hosts(inventory)
     }
@@ -202,9 +235,21 @@ def read(
     if probe is not None and not probe.ok and "tunnel down" in probe.message:
         return Presence(terminator, checked, down=f"{terminator}: {probe.message}")
     if probe is None or not probe.ok or outcome.status != RunStatus.SUCCESSFUL:
-        reason = probe.message if probe else (outcome.error or "unreachable")
+        # Why: the probe's own words, else the terminator's failed task (a router's peer table
+        # that could not be read), else the run's error.
+        failed = [f"{t.task}: {t.message}" for t in outcome.failed_tasks if t.host == terminator]
+        reason = (
+            probe.message
+            if probe
+            else (failed[0] if failed else "") or outcome.error or "unreachable"
+        )
         return Presence(terminator, checked, error=f"{terminator}: {reason}")
-    by_address = parse_peers(probe.lines)
+    try:
+        by_address = (
+            parse_peer_table(probe.lines, time.time()) if device else parse_peers(probe.lines)
+        )
+    except ValueError as exc:  # a JSON error is one too
+        return Presence(terminator, checked, error=f"{terminator}: unreadable peer table: {exc}")
     # Endpoints and bundles' devices, by tunnel address.
     holders = {h.vpn_client_address: h.name for h in vpn.peers(inventory) if h.vpn_client_address}
     observed = {

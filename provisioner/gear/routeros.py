@@ -329,9 +329,10 @@ def interface_key_command(tag: str) -> str:
 
 
 def peers_command(interface: str) -> str:
-    """Prints each peer's public key and time since its last handshake."""
+    """Prints each peer's public key, addresses, time since its last handshake and comment."""
     return (
-        "/interface wireguard peers print terse proplist=public-key,last-handshake,comment "
+        "/interface wireguard peers print terse "
+        "proplist=public-key,allowed-address,last-handshake,comment "
         f"where interface={quote_always(interface)}"
     )
 

@@ -380,5 +380,12 @@ def status(login: Login, tag: str, interface: str) -> Status:
         age = routeros.parse_duration(row["last-handshake"]) if row.get("last-handshake") else None
         handshakes[row.get("public-key", "")] = age
         name = row.get("comment", "").removeprefix(f"{tag}:peer:")
-        peers.append({"name": name, "public_key": row.get("public-key", ""), "last_handshake": age})
+        peers.append(
+            {
+                "name": name,
+                "public_key": row.get("public-key", ""),
+                "allowed_address": row.get("allowed-address", ""),
+                "last_handshake": age,
+            }
+        )
     return Status(key, handshakes, tuple(peers))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -75,7 +76,8 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
 ) -> None:
     # The same lab as a comune whose terminator is the simulated RouterOS. The simulator
     # carries no traffic: the endpoints keep their tunnel to the Linux gateway (the run is a dry
-    # run) and the router's handshake with laptop-01's key is set on the simulated device.
+    # run) and the router's handshake with laptop-01's key is set on the simulated device. The
+    # run's presence reads the router's peer table, and readiness the router's view too.
     inventory = tmp_path / "inventory"
     shutil.copytree(converged_lab.inventory_dir / "lab", inventory / "lab")
     settings = inventory / "lab" / "group_vars" / "all" / "comune.yml"
@@ -94,20 +96,35 @@ def test_a_router_terminating_the_vpn_gives_its_key_and_its_view_of_handshakes(
     sealed = (inventory / "lab" / "group_vars" / "network_devices" / "vault.yml").read_text()
     opened = vault.decrypt(sealed, vault_password)
     assert opened is not None
-    set_simulated_handshake(
-        int(mikrotik["ansible_port"]),
-        yaml.safe_load(opened)["vault_netgear_password"],
-        Path(mikrotik["netgear_known_hosts_file"]),
-        key.stdout.strip(),
-        seconds_ago=20,
-    )
 
-    result = converged_lab.run(
-        "enable", "lab", "--check", "--limit", "laptop-01,network_devices", env=env
-    )
+    def router_saw_laptop_01(seconds_ago: int | None) -> None:
+        set_simulated_handshake(
+            int(mikrotik["ansible_port"]),
+            yaml.safe_load(opened)["vault_netgear_password"],
+            Path(mikrotik["netgear_known_hosts_file"]),
+            key.stdout.strip(),
+            seconds_ago=seconds_ago,
+        )
 
-    assert result.returncode in (0, 3), result.stdout + result.stderr
-    summary = converged_lab.summary(result.stdout)
+    def check_run() -> tuple[str, dict[str, Any]]:
+        run = converged_lab.run(
+            "enable", "lab", "--check", "--limit", "laptop-01,network_devices", env=env
+        )
+        assert run.returncode in (0, 3, 9), run.stdout + run.stderr
+        return run.stdout + run.stderr, converged_lab.summary(run.stdout)
+
+    # Presence comes from the router's peer table: no handshake there, laptop-01 is offline
+    # (not attempted) although its real tunnel to the Linux gateway is up.
+    router_saw_laptop_01(None)
+    output, summary = check_run()
+    assert "presence not read" not in output, output
+    assert [o["host"] for o in summary["offline"]] == ["laptop-01"], summary["offline"]
+    assert "laptop-01" not in host_states(summary), summary["hosts"]
+
+    router_saw_laptop_01(20)
+    output, summary = check_run()
+    assert "presence not read" not in output, output
+    assert summary["offline"] == [], summary["offline"]
     configure = [
         t
         for t in summary["tasks"]

@@ -7,6 +7,7 @@ ask each device what it does with the traffic that matters.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import socket
 import threading
@@ -21,6 +22,7 @@ import yaml
 
 from provisioner.adapters import vault
 from provisioner.adapters.runner import LocalRunner
+from provisioner.core import presence
 from provisioner.fakegear import DeviceSpec, GearLab, Packet, free_port, running_gear
 from provisioner.fakegear.base import host_key
 from provisioner.fakegear.routeros import RouterOsDevice
@@ -77,6 +79,7 @@ class Site:
         playbooks: Path = ROOT / "playbooks",
         playbook: str = "enable_remote_work.yml",
         extravars: dict[str, Any] | None = None,
+        tags: tuple[str, ...] = ("netgear",),
     ) -> RunOutcome:
         self.runs += 1
         runner = LocalRunner(playbooks, ROOT / "ansible.cfg")
@@ -88,7 +91,7 @@ class Site:
             limit=limit,
             check=check,
             diff=True,
-            tags=("netgear",),
+            tags=tags,
             extravars=extravars or {},
         )
         return runner.run(
@@ -415,6 +418,28 @@ def test_the_status_entry_point_reads_key_and_handshakes_from_the_router(
     )
     assert outcome.rc == 0, failed_tasks(outcome)
     assert changed_hosts(outcome) == {"edge-ros": 0}
+
+
+def test_presence_reads_a_router_terminator_s_peer_table(site: Site) -> None:
+    # The run before every run of a comune whose terminator is this router: its peer table
+    # gives each endpoint's latest handshake, mapped by the address the router allows.
+    assert site.run(limit="edge-ros").rc == 0
+    router = site.lab.devices["edge-ros"]
+    assert isinstance(router, RouterOsDevice)
+    router.set_handshake(KEYS["laptop-01"][1], time.time() - 30)
+
+    outcome = site.run(limit="edge-ros", playbook="presence.yml", tags=())
+
+    assert outcome.rc == 0, failed_tasks(outcome)
+    assert changed_hosts(outcome) == {"edge-ros": 0}
+    [peers] = [p for p in outcome.probes if p.host == "edge-ros" and p.check == "peers"]
+    seen = presence.parse_peer_table(peers.lines, time.time())
+    assert {str(address) for address in seen} == {"10.77.0.2", "10.77.0.3"}
+    fresh = seen[ipaddress.IPv4Address("10.77.0.2")]
+    assert fresh is not None and 25 <= time.time() - fresh <= 90
+    assert seen[ipaddress.IPv4Address("10.77.0.3")] is None
+    # Public values only: the router's password is in no line.
+    assert site.passwords["edge-ros"] not in "".join(peers.lines)
 
 
 def _silent_listener() -> tuple[socket.socket, int, threading.Event]:

@@ -282,7 +282,10 @@ def test_status_reads_the_key_and_the_peer_table_handshakes(lab: GearLab, tmp_pa
     found = status(login(lab, "mikrotik_routeros", tmp_path), "provisioner", "wg-provisioner")
     assert found.wireguard_public_key == device.tables["/interface wireguard"][0][".public-key"]
     assert found.handshakes == {KEY: 42, KEY_2: None}
-    assert [p["name"] for p in found.peers] == ["laptop-01", "laptop-02"]
+    assert [(p["name"], p["allowed_address"]) for p in found.peers] == [
+        ("laptop-01", "10.77.0.2/32"),
+        ("laptop-02", "10.77.0.3/32"),
+    ]
     with pytest.raises(GearError, match="only a RouterOS concentrator"):
         status(login(lab, "cisco_ios", tmp_path), "provisioner", "wg-provisioner")
 
