@@ -129,6 +129,18 @@ def scope(inventory: Inventory, limit: str | None) -> set[str] | None:
     return hosts
 
 
+def excluding(limit: str | None, hosts: Iterable[str]) -> str:
+    """``limit`` (None: all hosts) without ``hosts``, in the separator the limit already uses.
+
+    Ansible splits a pattern on commas when it has one, and only then on colons: appending
+    ``:!host`` to ``a,b`` makes ``b:!host`` one pattern that matches nothing (``b`` is lost and
+    the host stays in).
+    """
+    base = limit or "all"
+    separator = "," if "," in base else ":"
+    return separator.join([base, *(f"!{host}" for host in hosts)])
+
+
 def parse_peer_table(lines: Iterable[str], now: float) -> dict[ipaddress.IPv4Address, float | None]:
     """A router's peer table (one JSON list: ``allowed_address``, ``last_handshake`` seconds ago
     or null) -> address -> handshake epoch, as :func:`parse_peers` gives for a Linux gateway.

@@ -354,10 +354,9 @@ def _leave_out_offline(
     offline = reading.offline(in_scope)
     if not offline:
         return _Reach(request, reading=reading)
-    excluded = ":".join(f"!{o.host}" for o in offline)
     request = dataclasses.replace(
         request,
-        limit=f"{request.limit or 'all'}:{excluded}",
+        limit=presence.excluding(request.limit, [o.host for o in offline]),
         # Tasks delegated to a laptop (the RDP probe) pick one that is on.
         extravars={**request.extravars, OFFLINE_VAR: [o.host for o in offline]},
     )

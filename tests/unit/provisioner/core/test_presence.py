@@ -354,6 +354,13 @@ def _peer_table(*peers: tuple[str, str, int | None]) -> list[dict[str, Any]]:
     ]
 
 
+def test_offline_hosts_are_excluded_in_the_separator_the_limit_uses() -> None:
+    assert presence.excluding(None, ["laptop-b"]) == "all:!laptop-b"
+    assert presence.excluding("endpoints:gw-vpn-01", ["a", "b"]) == "endpoints:gw-vpn-01:!a:!b"
+    # With a comma, Ansible splits on commas only: "network_devices:!a" would match nothing.
+    assert presence.excluding("a,network_devices", ["a"]) == "a,network_devices,!a"
+
+
 def test_a_router_peer_table_maps_addresses_to_handshake_epochs() -> None:
     line = json.dumps(
         [
