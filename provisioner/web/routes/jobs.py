@@ -91,7 +91,10 @@ def job_page(
 ) -> HTMLResponse:
     """The job's live progress, then its result."""
     job = _job(request, job_id, user)
-    return deps.page(request, "job.html", job=job, **_result(job))
+    # Read once, before the result: a job that ends while the page renders is shown running
+    # (the stream then fetches its result), never as done without its result.
+    done = job.done
+    return deps.page(request, "job.html", job=job, done=done, **_result(job))
 
 
 @router.get("/jobs/{job_id}/result")
