@@ -316,39 +316,3 @@ def test_last_seen_is_remembered_when_the_terminator_forgets_its_handshakes(
     assert [(o.host, int(o.last_seen or 0)) for o in report.offline] == [
         ("laptop-b", int(now - 60))
     ]
-
-
-def _router_comune(make_comune: Callable[..., ComuneFiles]) -> ComuneFiles:
-    """The tunnel comune terminated on a RouterOS device, managed through its Linux gateway."""
-    hosts = {
-        **_hosts(),
-        "network_devices": {
-            "rb-01": {
-                "ansible_host": "192.168.10.1",
-                "netgear_device_type": "mikrotik_routeros",
-                "netgear_role": "vpn_concentrator",
-            }
-        },
-    }
-    return make_comune(
-        hosts=hosts,
-        settings={"comune_vpn_terminator": "rb-01", "comune_management_host": "gw-vpn-01"},
-    )
-
-
-def _peer_table(*peers: tuple[str, str, int | None]) -> list[dict[str, Any]]:
-    """The presence play on a RouterOS terminator: its peer table as one JSON line."""
-    table = [
-        {"name": name, "public_key": key, "allowed_address": f"{address}/32", "last_handshake": age}
-        for name, (key, address, age) in zip(("laptop-a", "laptop-b"), peers, strict=False)
-    ]
-    return [
-        on_ok(
-            "rb-01",
-            "Presence: peers",
-            "vpn_presence",
-            "ansible.builtin.debug",
-            msg=json.dumps(table),
-        ),
-        stats(**{"rb-01": {"ok": 2}}),
-    ]
