@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,12 +148,22 @@ def log_in(driver: WebDriver, url: str, name: str, password: str) -> None:
 
 def click_and_load(driver: WebDriver, by: str, value: str, seconds: float = 60) -> None:
     """Click what submits a form or follows a link, and wait until the next page replaced this
-    one."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    one.
+
+    The old page is marked on its ``window`` (every new document has a window of its own), not
+    watched through an element handle: Chromium's driver may answer a handle of a page being
+    replaced with "Node with given id does not belong to the document", which Selenium's
+    ``staleness_of`` does not take for stale (seen once in CI).
+    """
+    driver.execute_script("window.__provisionerOldPage = true;")
     driver.find_element(by, value).click()
-    WebDriverWait(driver, seconds, poll_frequency=0.1).until(expected_conditions.staleness_of(old))
-    WebDriverWait(driver, seconds, poll_frequency=0.1).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+    WebDriverWait(
+        driver, seconds, poll_frequency=0.1, ignored_exceptions=(WebDriverException,)
+    ).until(
+        lambda d: d.execute_script(
+            "return window.__provisionerOldPage === undefined"
+            ' && document.readyState === "complete";'
+        )
     )
 
 
