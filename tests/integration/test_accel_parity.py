@@ -1,9 +1,9 @@
 """Mitogen and plain Ansible on the real lab: the same changes, the same drift, the same counts.
 
-The lab tests run accelerated (the default); this module also runs the same `enable` and
-`comply` with `--no-accel`, from the same hand-made starting state, and compares per-host
-counts, the changed/drifted tasks and readiness. Last, a venv without mitogen falls back to
-plain Ansible with one warning line and succeeds.
+The lab tests run accelerated (the default); this module also runs the same `comply` and
+`enable` with `--no-accel`, from the same hand-made starting state, and compares per-host
+counts, the changed/drifted tasks and readiness. First, a venv without mitogen falls back to
+plain Ansible with one warning line and succeeds (a dry run of one host).
 
 Runs on the converged lab with laptop-02 in the office (before test_home_lab: a peer dropped by
 hand would leave a laptop at home unreachable); converges the drifted hosts again at the end.
@@ -94,36 +94,18 @@ def _counts(summary: dict[str, object]) -> dict[str, tuple[int, int, int, int]]:
     }
 
 
+def _offline(summary: dict[str, object]) -> list[str]:
+    """The hosts the run left out as offline."""
+    offline = summary["offline"]
+    assert isinstance(offline, list)
+    return [str(o["host"]) for o in offline]
+
+
 def _tasks(summary: dict[str, object]) -> set[tuple[str, str, str, str, str, str]]:
     """(host, role, task, outcome, diff, message) of each changed/failed task."""
     tasks = summary["tasks"]
     assert isinstance(tasks, list)
     return {(t["host"], t["role"], t["task"], t["outcome"], t["diff"], t["message"]) for t in tasks}
-
-
-def test_enable_makes_the_same_changes_with_and_without_mitogen(converged_lab: LabEnv) -> None:
-    lab = converged_lab
-    _drift_by_hand(lab)
-    plain = lab.run("enable", "lab", "--no-accel", timeout=1800)
-    _back_online(lab)
-    _drift_by_hand(lab)
-    fast = lab.run("enable", "lab", timeout=1800)
-    _back_online(lab)
-    # Converged, but laptop-02 was left out as offline: exit 9, in both modes.
-    assert plain.returncode == 9, plain.stdout + plain.stderr
-    assert fast.returncode == 9, fast.stdout + fast.stderr
-
-    slow_run, fast_run = _summary(lab, plain.stdout), _summary(lab, fast.stdout)
-
-    assert (slow_run["accel"], fast_run["accel"]) == ("plain", "mitogen")
-    assert [o["host"] for o in fast_run["offline"]] == [OFFLINE]  # type: ignore[index,union-attr]
-    assert [o["host"] for o in slow_run["offline"]] == [OFFLINE]  # type: ignore[index,union-attr]
-    assert set(_counts(fast_run)) == LAB_HOSTS - {OFFLINE}
-    assert _counts(fast_run) == _counts(slow_run)
-    assert {h for h, c in _counts(fast_run).items() if c[1]} == DRIFTED
-    assert _tasks(fast_run) == _tasks(slow_run)
-    online = {k: v for k, v in LAB_READINESS.items() if k[0] != OFFLINE}
-    assert readiness(fast_run) == readiness(slow_run) == online
 
 
 def _no_mitogen_venv(base: Path) -> Path:
@@ -168,8 +150,9 @@ def test_without_mitogen_a_run_falls_back_to_plain_with_one_warning(
     )
     assert gone.returncode == 1 and "No module named 'ansible_mitogen'" in gone.stderr
 
+    # One host, dry run: the fallback is decided before Ansible starts, for any run and limit.
     result = subprocess.run(
-        [str(venv / "bin" / "provisioner"), "comply", "lab"],
+        [str(venv / "bin" / "provisioner"), "enable", "lab", "--check", "--limit", "lab-desk-01"],
         env=lab.env,
         capture_output=True,
         text=True,
@@ -185,23 +168,25 @@ def test_without_mitogen_a_run_falls_back_to_plain_with_one_warning(
         "warning: mitogen is not installed; running plain Ansible (slower; reinstall with "
         "`make setup`)"
     ], output
-    assert "0 drift items on 0 hosts" in result.stdout
     summary = _summary(lab, result.stdout)
     assert summary["accel"] == "plain" and summary["exit_code"] == 0
+    assert _counts(summary)["lab-desk-01"][1:] == (0, 0, 0)  # converged: nothing would change
 
 
-def test_comply_reports_the_same_drift_with_and_without_mitogen(converged_lab: LabEnv) -> None:
+def test_comply_and_enable_see_and_make_the_same_changes_with_and_without_mitogen(
+    converged_lab: LabEnv,
+) -> None:
+    """One drift by hand: `comply` accelerated and plain, then `enable` plain converges it; the
+    same drift again, then `enable` accelerated converges it. Each pair is compared."""
     lab = converged_lab
     _drift_by_hand(lab)
     try:
         fast = lab.run("comply", "lab")
         plain = lab.run("comply", "lab", "--no-accel")
     finally:
-        # The later modules are handed a converged lab: the drift made here is undone here.
-        fixed = lab.run("enable", "lab", timeout=1800)
+        # Whatever the comparison says, the later modules are handed a converged lab.
+        enable_plain = lab.run("enable", "lab", "--no-accel", timeout=1800)
         _back_online(lab)
-    assert fixed.returncode == 9, fixed.stdout + fixed.stderr  # laptop-02 offline, left out
-    assert {h for h, c in _counts(_summary(lab, fixed.stdout)).items() if c[1]} == DRIFTED
 
     assert fast.returncode == 7, fast.stdout + fast.stderr  # documented drift code
     assert plain.returncode == 7, plain.stdout + plain.stderr
@@ -218,3 +203,21 @@ def test_comply_reports_the_same_drift_with_and_without_mitogen(converged_lab: L
     handlers = [t["task"] for t in tasks if t["outcome"] == "changed" and t["handler"]]
     assert handlers == ["Reload the WireGuard tunnel"]
     assert "4 drift items on 4 hosts" in fast.stdout and "4 drift items on 4 hosts" in plain.stdout
+
+    _drift_by_hand(lab)
+    try:
+        enable_fast = lab.run("enable", "lab", timeout=1800)
+    finally:
+        _back_online(lab)
+    # Converged, but laptop-02 was left out as offline: exit 9, in both modes.
+    assert enable_plain.returncode == 9, enable_plain.stdout + enable_plain.stderr
+    assert enable_fast.returncode == 9, enable_fast.stdout + enable_fast.stderr
+    slow_run, fast_run = _summary(lab, enable_plain.stdout), _summary(lab, enable_fast.stdout)
+    assert (slow_run["accel"], fast_run["accel"]) == ("plain", "mitogen")
+    assert _offline(fast_run) == _offline(slow_run) == [OFFLINE]
+    assert set(_counts(fast_run)) == LAB_HOSTS - {OFFLINE}
+    assert _counts(fast_run) == _counts(slow_run)
+    assert {h for h, c in _counts(fast_run).items() if c[1]} == DRIFTED
+    assert _tasks(fast_run) == _tasks(slow_run)
+    online = {k: v for k, v in LAB_READINESS.items() if k[0] != OFFLINE}
+    assert readiness(fast_run) == readiness(slow_run) == online
