@@ -57,7 +57,8 @@ LAB_READINESS = {
 
 # The integration modules in the order they run (pytest would take them alphabetically), and why:
 MODULE_ORDER = (
-    # no lab: simulated devices of its own
+    # no lab: simulated devices of its own (lab/run-suites.sh runs it after the Molecule
+    # scenarios, beside the lab modules)
     "test_netgear.py",
     # the first `enable lab` of the session, on the fresh lab: the one converge the others reuse
     "test_enable_lab.py",
