@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -101,6 +101,12 @@ def serve_job(
     _die_with_parent()
     if not renew_lease(redis, str(spec["lock"]), str(spec["token"])):
         raise refused("the comune's lock is no longer held by the run that sent the job")
+    earlier = cast("list[tuple[bytes, dict[bytes, bytes]]]", redis.xrange(out, count=1))
+    if earlier:
+        # RQ re-queues a job whose worker died (its abandoned-job cleanup, with the retry the
+        # job carries for refusals): the controller, not RQ, decides about a new run.
+        lost = earlier[0][1].get(b"w", b"?").decode()
+        raise refused(f"the job already ran on worker {lost}, which was lost; not run again")
     stream = redis.get(job_key(job_id, "in"))
     if not isinstance(stream, bytes):
         raise refused("the job's stream is gone (expired); nothing ran")

@@ -357,6 +357,28 @@ def test_a_worker_that_stops_beating_mid_run_makes_the_run_interrupted(
     assert job.get_status() == JobStatus.CANCELED
 
 
+def test_a_job_rq_puts_back_after_its_worker_died_is_not_run_again(
+    harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "ALIVE_TTL", 0.5)
+    thread = harness.start(_request(comune), tmp_path / "run")
+    job_id = harness.queued()
+    # A worker took it, started streaming and died; RQ's cleanup of abandoned jobs puts a job
+    # with a retry left back on its queue, where the next worker finds it.
+    r = harness.redis
+    r.set(queue.job_key(job_id, "alive"), "w-dead", px=300)
+    r.xadd(queue.job_key(job_id, "out"), {"w": "w-dead", "a": "plain"})
+    harness.work()
+    outcome = harness.outcome(thread)
+
+    assert not harness.record.exists()  # the second worker ran nothing
+    assert r.xlen(queue.job_key(job_id, "out")) == 1  # and streamed nothing
+    assert outcome.status == RunStatus.INTERRUPTED and outcome.worker == "w-dead"
+    result = Job.fetch(job_id, connection=r, serializer=JSONSerializer).latest_result()
+    assert result is not None
+    assert "the job already ran on worker w-dead, which was lost" in (result.exc_string or "")
+
+
 def test_a_job_of_another_version_is_refused_with_both_versions(
     harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
