@@ -40,11 +40,11 @@ demo: setup
 	$(BIN)/provisioner lab up
 	$(BIN)/provisioner enable lab
 
-# Unit tests first (seconds), the console in Chromium against a synthetic provider (a minute);
-# then the lab tests and the Molecule scenarios side by side, in two pytest processes
-# (lab/run-suites.sh).
+# The console in Chromium against a synthetic provider first (a minute); then the lab tests
+# beside the Molecule scenarios, test_netgear.py and the unit tests, in two pytest chains
+# (lab/run-suites.sh: the unit tests run in the slack of the lab's long side). `make unit` runs
+# the unit tests alone.
 test: setup image lint
-	$(BIN)/pytest tests/unit
 	$(BIN)/pytest tests/browser
 	@bash lab/run-suites.sh
 
