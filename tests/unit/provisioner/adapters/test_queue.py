@@ -334,16 +334,25 @@ def test_runner_dying_without_ending_its_stream_ends_the_run_with_why(
     assert f"ansible-runner worker exited 3 on {outcome.worker}" in outcome.error
 
 
-def test_a_worker_that_stops_beating_mid_run_makes_the_run_interrupted(
+def _taken_by_a_worker_that_dies(
     harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[threading.Thread, str]:
+    """A comply run whose job worker ``w-dead`` took (its heartbeat and its stream's first
+    entry), then left: the heartbeat ends within 0.5 s. The run's thread and the job id."""
     monkeypatch.setattr(queue, "ALIVE_TTL", 0.5)
     thread = harness.start(_request(comune), tmp_path / "run")
     job_id = harness.queued()
+    harness.redis.set(queue.job_key(job_id, "alive"), "w-dead", px=500)
+    harness.redis.xadd(queue.job_key(job_id, "out"), {"w": "w-dead", "a": "plain"})
+    return thread, job_id
+
+
+def test_a_worker_that_stops_beating_mid_run_makes_the_run_interrupted(
+    harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A worker took it and streamed part of the run, then died (no eof, no more heartbeat).
+    thread, job_id = _taken_by_a_worker_that_dies(harness, comune, tmp_path, monkeypatch)
     r = harness.redis
-    r.set(queue.job_key(job_id, "alive"), "w-dead", px=500)
-    r.xadd(queue.job_key(job_id, "out"), {"w": "w-dead", "a": "plain"})
     lines = [json.dumps({"status": "running"}), *(json.dumps(e) for e in EVENTS[:4])]
     r.xadd(queue.job_key(job_id, "out"), {"d": ("\n".join(lines) + "\n").encode()})
     outcome = harness.outcome(thread)
@@ -360,14 +369,10 @@ def test_a_worker_that_stops_beating_mid_run_makes_the_run_interrupted(
 def test_a_job_rq_puts_back_after_its_worker_died_is_not_run_again(
     harness: Harness, comune: ComuneFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queue, "ALIVE_TTL", 0.5)
-    thread = harness.start(_request(comune), tmp_path / "run")
-    job_id = harness.queued()
     # A worker took it, started streaming and died; RQ's cleanup of abandoned jobs puts a job
     # with a retry left back on its queue, where the next worker finds it.
+    thread, job_id = _taken_by_a_worker_that_dies(harness, comune, tmp_path, monkeypatch)
     r = harness.redis
-    r.set(queue.job_key(job_id, "alive"), "w-dead", px=300)
-    r.xadd(queue.job_key(job_id, "out"), {"w": "w-dead", "a": "plain"})
     harness.work()
     outcome = harness.outcome(thread)
 
