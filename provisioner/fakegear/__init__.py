@@ -30,6 +30,7 @@ __all__ = [
     "GearLab",
     "Packet",
     "free_port",
+    "free_ports",
     "running_gear",
 ]
 
@@ -52,11 +53,27 @@ class DeviceSpec:
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
-    import socket  # noqa: PLC0415
+    (port,) = free_ports(1)
+    return port
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now.
+
+    Every socket stays bound until all are chosen: the kernel may hand the same port to two
+    successive ``bind(0)`` calls once the first socket is closed, and FakeNOS refuses a port twice.
+    """
+    import socket  # noqa: PLC0415
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    with ExitStack() as stack:
+        socks = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 class GearLab:

@@ -23,7 +23,7 @@ import yaml
 from provisioner.adapters import vault
 from provisioner.adapters.runner import LocalRunner
 from provisioner.core import presence
-from provisioner.fakegear import DeviceSpec, GearLab, Packet, free_port, running_gear
+from provisioner.fakegear import DeviceSpec, GearLab, Packet, free_port, free_ports, running_gear
 from provisioner.fakegear.base import host_key
 from provisioner.fakegear.routeros import RouterOsDevice
 from provisioner.models.run import PlaybookRequest, RunOutcome
@@ -165,7 +165,7 @@ def write_inventory(
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     """Three fresh devices (RouterOS concentrator, IOS and FortiOS edges) and their inventory."""
-    ports = {name: free_port() for name in DEVICES}
+    ports = dict(zip(DEVICES, free_ports(len(DEVICES)), strict=True))
     passwords = {name: "pw-" + secrets.token_urlsafe(12) for name in DEVICES}
     specs = [
         DeviceSpec(name, DEVICES[name][0], ports[name], "admin", passwords[name])

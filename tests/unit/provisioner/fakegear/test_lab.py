@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,21 @@ def wait_gone(pid: int) -> None:
         time.sleep(0.1)
 
 
+def free_base() -> int:
+    """A port base whose lab devices' ports (``base + 41`` onwards) are all free right now."""
+    for _ in range(50):
+        first = free_port()
+        with ExitStack() as stack:
+            try:
+                for port in range(first, first + len(LAB_GEAR)):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first - 41
+    raise AssertionError("no run of free ports on 127.0.0.1")
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[GearServer]:
     gear = GearServer(tmp_path / "state")
@@ -40,7 +57,7 @@ def server(tmp_path: Path) -> Iterator[GearServer]:
 def test_lab_gear_runs_in_background_with_the_vault_password(
     tmp_path: Path, server: GearServer
 ) -> None:
-    base = free_port() - 41
+    base = free_base()
     inventory = tmp_path / "inventory" / "lab"
     hosts = start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
     assert set(hosts) == {h.name for h in LAB_GEAR}
@@ -94,7 +111,7 @@ def test_lab_gear_runs_in_background_with_the_vault_password(
 def test_devices_of_another_lab_on_the_same_ports_are_refused(
     tmp_path: Path, server: GearServer
 ) -> None:
-    base = free_port() - 41
+    base = free_base()
     start_lab_gear(tmp_path / "state", tmp_path / "inventory" / "lab", base, "vault-pw")
     other = GearServer(tmp_path / "other-state")
     ports = {h.name: base + 41 + i for i, h in enumerate(LAB_GEAR)}
@@ -106,7 +123,7 @@ def test_devices_of_another_lab_on_the_same_ports_are_refused(
 def test_a_lab_from_before_the_group_rename_keeps_its_devices_secrets(
     tmp_path: Path, server: GearServer
 ) -> None:
-    base = free_port() - 41
+    base = free_base()
     inventory = tmp_path / "inventory" / "lab"
     start_lab_gear(tmp_path / "state", inventory, base, "vault-pw")
     current = inventory / "group_vars" / "network_devices" / "vault.yml"

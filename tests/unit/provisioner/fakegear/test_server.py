@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from netmiko.exceptions import (
     ReadTimeout,
 )
 
-from provisioner.fakegear import DeviceSpec, GearLab, free_port, running_gear
+from provisioner.fakegear import DeviceSpec, GearLab, free_ports, running_gear
 from provisioner.fakegear.base import host_key
 from provisioner.fakegear.lab import set_simulated_handshake
 from provisioner.fakegear.routeros import RouterOsDevice
@@ -48,7 +49,10 @@ SEED = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GearLab]:
-    specs = [DeviceSpec(t, t, free_port(), "admin", f"pw-{t}", host_key_seed=SEED) for t in PUSH]
+    specs = [
+        DeviceSpec(t, t, p, "admin", f"pw-{t}", host_key_seed=SEED)
+        for t, p in zip(PUSH, free_ports(len(PUSH)), strict=True)
+    ]
     with running_gear(specs) as gear:
         gear.write_known_hosts(tmp_path_factory.mktemp("ssh") / "known_hosts")
         yield gear
@@ -159,3 +163,12 @@ def test_a_lab_test_can_set_a_handshake_on_a_simulator_in_another_process(
     assert 29 <= time.time() - device.handshakes[key] <= 40
     set_simulated_handshake(spec.port, spec.password, known, key, None, username="admin")
     assert key not in device.handshakes
+
+
+def test_ports_taken_together_are_distinct_and_free() -> None:
+    # One bind(0) after another may return a port just closed: CI once got the same port twice.
+    ports = free_ports(300)
+    assert len(set(ports)) == 300
+    for port in ports[:20]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))

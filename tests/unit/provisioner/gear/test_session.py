@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.fakegear import DeviceSpec, GearLab, free_port, running_gear
+from provisioner.fakegear import DeviceSpec, GearLab, free_port, free_ports, running_gear
 from provisioner.fakegear.base import Session, host_key
 from provisioner.fakegear.fortios import FortiDevice
 from provisioner.fakegear.ios import IosDevice
@@ -71,7 +71,8 @@ def intent(device_type: str, peers: list[dict[str, str]] | None = None) -> dict[
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[GearLab]:
-    specs = [DeviceSpec(t, t, free_port(), "admin", "s3cret-pw") for t in WAN]
+    ports = free_ports(len(WAN))
+    specs = [DeviceSpec(t, t, p, "admin", "s3cret-pw") for t, p in zip(WAN, ports, strict=True)]
     with running_gear(specs) as gear:
         gear.write_known_hosts(tmp_path / "known_hosts")
         # Minutes in seconds: IOS's 1-minute revert timer outlasts a push, FortiOS's transaction
