@@ -130,6 +130,12 @@ INTRANET = LabHost("lab-intranet", "", 30, {OFFICE.name: "10.89.1.30"})
 _INTRANET_UNIT = "lab-intranet"
 UNMANAGED = (INTRANET,)
 
+
+def inotify_instances_needed(managed: int) -> int:
+    """inotify instances a lab of ``managed`` hosts (plus the unmanaged ones) needs on the host."""
+    return INOTIFY_PER_CONTAINER * (managed + len(UNMANAGED)) + INOTIFY_HOST_SLACK
+
+
 HOME_LABEL = "provisioner.lab.home"
 """Label on a laptop that was sent home and on its home router."""
 HOME_IMAGE = "localhost/provisioner-lab-home"
@@ -320,7 +326,7 @@ class Lab:
                     f"{wanted}: raise it (ulimit -H, /etc/security/limits.conf) to at least that"
                 )
         instances = hoststate.sysctl("fs.inotify.max_user_instances")
-        needed = INOTIFY_PER_CONTAINER * (len(self.hosts) + len(UNMANAGED)) + INOTIFY_HOST_SLACK
+        needed = inotify_instances_needed(len(self.hosts))
         if instances is not None and int(instances) < needed:
             problems.append(
                 f"fs.inotify.max_user_instances is {instances}; {len(self.hosts)} lab containers "
