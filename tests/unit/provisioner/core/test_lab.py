@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioner.adapters import pki, vault
+from provisioner.adapters import hoststate, pki, vault
 from provisioner.adapters.podman import ContainerState
 from provisioner.config import Settings
 from provisioner.core.lab import (
@@ -23,6 +23,7 @@ from provisioner.core.lab import (
     VAULT_SECRETS,
     Lab,
     _outdated,
+    inotify_instances_needed,
     lab_hosts,
 )
 from provisioner.errors import InputError
@@ -302,3 +303,36 @@ def test_the_meeting_server_gets_the_lab_certificate_and_the_vault_secrets(
     assert "PRIVATE KEY" not in key_text  # vault-encrypted at rest; Ansible decrypts it
     assert vault.decrypt(key_text, "lab-vault-pw") == platform.key_pem
     assert lab._meeting_pki() == (ca, platform)  # the state's lab/meeting/ files, reused
+
+
+class _NoContainers:
+    """A podman that has no lab containers and no lab networks yet."""
+
+    def network_interface(self, _name: str) -> None:
+        return None
+
+    def state(self, _name: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("laptops", "needed"), [(2, 81), (20, 207)])
+def test_preflight_names_the_inotify_instances_a_lab_of_that_size_needs(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, laptops: int, needed: int
+) -> None:
+    # 7 per container (systemd, dbus, wireguard-go) for the managed hosts and the intranet,
+    # plus 32 for the host: bench/fleet raises the limit by the same function.
+    monkeypatch.setattr(hoststate, "missing_commands", lambda _names: [])
+    monkeypatch.setattr(hoststate, "is_char_device", lambda _path: True)
+    monkeypatch.setattr(hoststate, "hard_limit", lambda _kind: -1)
+    monkeypatch.setattr(hoststate, "routed_networks", list)
+    monkeypatch.setattr(hoststate, "ports_in_use", lambda _ports: [])
+    lab = Lab(settings, laptops)
+    lab.podman = _NoContainers()  # type: ignore[assignment]
+    assert inotify_instances_needed(len(lab.hosts)) == needed
+    monkeypatch.setattr(hoststate, "sysctl", lambda _name: str(needed - 1))
+    assert lab.preflight() == [
+        f"fs.inotify.max_user_instances is {needed - 1}; {laptops + 4} lab containers with "
+        f"systemd need about {needed}: sysctl -w fs.inotify.max_user_instances={needed}"
+    ]
+    monkeypatch.setattr(hoststate, "sysctl", lambda _name: str(needed))
+    assert lab.preflight() == []
