@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import yaml
 from netmiko import ConnectHandler
 
-from provisioner.adapters import vault
+from provisioner.adapters import hoststate, vault
 from provisioner.errors import ControllerError
 from provisioner.fakegear import free_port
 from provisioner.fakegear.lab import LAB_GEAR, SEED_VAR, USERNAME, GearServer, start_lab_gear
@@ -36,14 +34,8 @@ def free_base() -> int:
     """A port base whose lab devices' ports (``base + 41`` onwards) are all free right now."""
     for _ in range(50):
         first = free_port()
-        with ExitStack() as stack:
-            try:
-                for port in range(first, first + len(LAB_GEAR)):
-                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                    sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return first - 41
+        if not hoststate.ports_in_use(range(first, first + len(LAB_GEAR))):
+            return first - 41
     raise AssertionError("no run of free ports on 127.0.0.1")
 
 
