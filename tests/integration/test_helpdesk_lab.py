@@ -6,6 +6,7 @@ Runs on the converged lab (fixture `converged_lab`); each test leaves the lab co
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -91,11 +92,17 @@ def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
     assert old_private.returncode == 0 and old_private.stdout.strip()
     address = next(a for a, k in before.items() if k == old_public)
 
+    since = lab.podman("exec", "prov-lab-laptop-01", "date", "+@%s").stdout.strip()
     result = lab.run("reprovision", "laptop-01", "--rotate-keys")
 
     assert result.returncode == 0, result.stdout + result.stderr
     summary = lab.summary(result.stdout)
     assert readiness(summary) == endpoint_readiness("laptop-01")
+    # The laptop switched on time (the role's 10 s, not within a timer's default minute of
+    # accuracy) and made the new key's handshake at once, so the run stalled only that long.
+    armed, fired, done = _rekey_timeline(lab, "laptop-01", since)
+    assert 9.5 <= fired - armed <= 12, (armed, fired)
+    assert done - fired <= 4, (fired, done)
     new_public = _pubkey(lab, "laptop-01")
     assert new_public and new_public != old_public
     after = _peers(lab)
@@ -108,6 +115,42 @@ def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
     again = lab.run("reprovision", "laptop-01")
     assert again.returncode == 0, again.stdout + again.stderr
     assert readiness(lab.summary(again.stdout)) == endpoint_readiness("laptop-01")
+
+
+def _rekey_timeline(lab: LabEnv, laptop: str, since: str) -> tuple[float, float, float]:
+    """When the laptop's rekey timer was armed, when it fired, when the switch ended well.
+
+    Read from systemd's own journal entries for the transient timer and service (``[systemd-run]
+    ... provisioner-wg-rekey``); the service ends successfully once the new key has a handshake.
+    """
+    journal = lab.podman(
+        "exec", f"prov-lab-{laptop}", "journalctl", "--no-pager", "-o", "json", "_PID=1",
+        "--since", since,
+    )  # fmt: skip
+    assert journal.returncode == 0, journal.stderr
+    entries = [json.loads(line) for line in journal.stdout.splitlines() if line.startswith("{")]
+    units = {
+        str(e.get("UNIT", "")).rsplit(".", 1)[0]
+        for e in entries
+        if "provisioner-wg-rekey" in str(e.get("MESSAGE", ""))
+    }
+    assert len(units) == 1, units
+    unit = units.pop()
+
+    def when(suffix: str, message: str) -> float:
+        stamps = [
+            int(e["__REALTIME_TIMESTAMP"]) / 1e6
+            for e in entries
+            if e.get("UNIT") == unit + suffix and str(e.get("MESSAGE", "")).startswith(message)
+        ]
+        assert stamps, (unit + suffix, message, journal.stdout[-2000:])
+        return stamps[0]
+
+    return (
+        when(".timer", "Started"),
+        when(".service", "Started"),
+        when(".service", f"{unit}.service: Deactivated successfully"),
+    )
 
 
 def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str) -> bool:
