@@ -97,6 +97,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[slot] = item
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Stop after the running test when lab/run-suites.sh says so (a linter or the browser
+    tests failed beside the lab tests): the session's teardown still takes the lab down."""
+    stop_file = os.environ.get("PROVISIONER_SUITE_STOP_FILE")
+    if stop_file and Path(stop_file).is_file():
+        reason = Path(stop_file).read_text(encoding="utf-8").strip()
+        item.session.shouldstop = f"lab/run-suites.sh: {reason}"
+        pytest.skip(f"not run: {reason}")
+
+
 def endpoint_readiness(*laptops: str) -> dict[tuple[str, str], bool]:
     """Readiness of a run limited to ``laptops`` (helpdesk): their tunnel and meeting platform."""
     return {(laptop, check): True for laptop in laptops for check in ("vpn", "meeting")}
