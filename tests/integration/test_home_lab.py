@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.conftest import (
     GATEWAY,
+    LAPTOPS,
     LabEnv,
     gateway_handshakes,
     host_states,
@@ -35,6 +36,8 @@ HOME = "laptop-02"
 HOME_CONTAINER = f"prov-lab-{HOME}"
 TIMER = "apt-daily.timer"
 OFFICE_SIDE_OF_GATEWAY = "10.89.1.10"
+GATEWAY_TUNNEL = "10.77.0.1"
+"""The gateway's own tunnel address (the lab pool's first)."""
 
 
 @contextlib.contextmanager
@@ -225,7 +228,17 @@ def test_a_stopped_gateway_tunnel_fails_vpn_readiness_with_the_reason(settled: L
         # The tunnel is the gateway's: converging the gateway alone restarts it.
         fixed = home.run("enable", "lab", "--limit", "lab-vpn-gw")
     assert fixed.returncode in (0, 9), fixed.stdout + fixed.stderr
-    # The restarted tunnel has no session: each laptop comes back at its next handshake.
+    # The restarted tunnel has no session: each laptop comes back at its next handshake. An idle
+    # laptop makes it only when its own session is due for a rekey (up to about 3 minutes); one
+    # whose user is working sends through the tunnel, hears nothing back and starts a handshake
+    # after WireGuard's 15 s (keepalive timeout plus rekey timeout). Here the users are working:
+    # a connection attempt each, as any use of the tunnel would send (measured: both laptops
+    # back 17 s after a restart of the gateway's tunnel, against 123 s idle).
+    for laptop in LAPTOPS:
+        home.podman(
+            "exec", f"prov-lab-{laptop}",
+            "timeout", "1", "bash", "-c", f"exec 3<>/dev/tcp/{GATEWAY_TUNNEL}/22",
+        )  # fmt: skip
     on_line(home)
     healthy = home.run("comply", "lab")
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
