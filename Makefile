@@ -40,11 +40,11 @@ demo: setup
 	$(BIN)/provisioner lab up
 	$(BIN)/provisioner enable lab
 
-# The lab tests beside the linters, the browser tests (the console in Chromium against a
-# synthetic provider), the Molecule scenarios, test_netgear.py and the unit tests, in two chains
-# (lab/run-suites.sh: all but the lab tests run in the slack of the lab's long side; a linter or
-# browser failure stops both). `make lint` and `make unit` run those alone.
-test: setup image
+# The linters first; then the lab tests beside the Molecule scenarios, test_netgear.py, the
+# browser tests (the console in Chromium against a synthetic provider) and the unit tests, in
+# two chains (lab/run-suites.sh: all but the lab tests run in the slack of the lab's long side).
+# `make lint`, `make browser` and `make unit` run those alone.
+test: setup image lint
 	@bash lab/run-suites.sh
 
 lint:

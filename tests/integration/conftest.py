@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Stop after the running test when lab/run-suites.sh says so (a linter or the browser
-    tests failed beside the lab tests): the session's teardown still takes the lab down."""
+    """Stop after the running test when lab/run-suites.sh says so (the browser tests failed
+    beside the lab tests): the session's teardown still takes the lab down."""
     stop_file = os.environ.get("PROVISIONER_SUITE_STOP_FILE")
     if stop_file and Path(stop_file).is_file():
         reason = Path(stop_file).read_text(encoding="utf-8").strip()
