@@ -30,6 +30,8 @@ from tests.fresh_host import host_forwarding_off
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "provisioner"
 GATEWAY = "prov-lab-lab-vpn-gw"
+GATEWAY_TUNNEL = "10.77.0.1"
+"""The lab gateway's own tunnel address (the first of the lab's pool, comune_vpn_pool)."""
 # The lab's managed hosts: six containers and the simulated network devices `lab up` starts.
 LAB_HOSTS = {
     "lab-vpn-gw",

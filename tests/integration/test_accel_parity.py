@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LAB_HOSTS, LAB_READINESS, LabEnv, readiness
+from tests.integration.conftest import (
+    GATEWAY_TUNNEL,
+    LAB_HOSTS,
+    LAB_READINESS,
+    LabEnv,
+    readiness,
+    tcp_opens,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
@@ -65,8 +72,7 @@ def _back_online(lab: LabEnv, timeout: float = 180) -> None:
     key = lab.podman("exec", "prov-lab-laptop-02", "wg", "show", "wg0", "public-key").stdout.strip()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        probe = "timeout 2 bash -c 'exec 3<>/dev/tcp/10.77.0.1/22' || true"
-        lab.podman("exec", "prov-lab-laptop-02", "bash", "-c", probe)
+        tcp_opens(lab, "prov-lab-laptop-02", GATEWAY_TUNNEL, 22)
         shown = lab.podman("exec", "prov-lab-lab-vpn-gw", "wg", "show", "wg0", "latest-handshakes")
         seen = dict(line.split() for line in shown.stdout.splitlines() if line.strip())
         if int(seen.get(key, "0")) > time.time() - 60:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import (
+    GATEWAY_TUNNEL,
     LabEnv,
     endpoint_readiness,
     gateway_handshakes,
@@ -164,14 +165,14 @@ def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str
         "[Peer]\n"
         f"PublicKey = {gateway_key}\n"
         "Endpoint = 10.89.2.10:51820\n"
-        "AllowedIPs = 10.77.0.1/32\n"
+        f"AllowedIPs = {GATEWAY_TUNNEL}/32\n"
         "PersistentKeepalive = 1\n"
     )
     script = (
         "set -e; umask 077; cat > /etc/wireguard/wgold.conf; "
         "systemctl stop wg-quick@wg0; "
         "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go wg-quick up wgold >/dev/null 2>&1; "
-        "ping -c 3 -W 1 10.77.0.1 >/dev/null 2>&1 || true; sleep 3; "
+        f"ping -c 3 -W 1 {GATEWAY_TUNNEL} >/dev/null 2>&1 || true; sleep 3; "
         "wg show wgold latest-handshakes"
     )
     try:

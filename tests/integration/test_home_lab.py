@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.conftest import (
     GATEWAY,
+    GATEWAY_TUNNEL,
     LAPTOPS,
     LabEnv,
     gateway_handshakes,
@@ -36,8 +37,6 @@ HOME = "laptop-02"
 HOME_CONTAINER = f"prov-lab-{HOME}"
 TIMER = "apt-daily.timer"
 OFFICE_SIDE_OF_GATEWAY = "10.89.1.10"
-GATEWAY_TUNNEL = "10.77.0.1"
-"""The gateway's own tunnel address (the lab pool's first)."""
 
 
 @contextlib.contextmanager
@@ -235,10 +234,7 @@ def test_a_stopped_gateway_tunnel_fails_vpn_readiness_with_the_reason(settled: L
     # a connection attempt each, as any use of the tunnel would send (measured: both laptops
     # back 17 s after a restart of the gateway's tunnel, against 123 s idle).
     for laptop in LAPTOPS:
-        home.podman(
-            "exec", f"prov-lab-{laptop}",
-            "timeout", "1", "bash", "-c", f"exec 3<>/dev/tcp/{GATEWAY_TUNNEL}/22",
-        )  # fmt: skip
+        tcp_opens(home, f"prov-lab-{laptop}", GATEWAY_TUNNEL, 22)
     on_line(home)
     healthy = home.run("comply", "lab")
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
