@@ -67,6 +67,7 @@ def rdp_listeners(
     hostvars: Mapping[str, Any] | None = None,
     devices: Iterable[str] = (),
     today: str | datetime.date | None = None,
+    retired: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """One fixed-target RD gateway listener per user whose desktop is a known desktop.
 
@@ -78,6 +79,9 @@ def rdp_listeners(
         devices: the bundles' devices (``groups['bundles']``); one past its ``bundle_expires``
             is left out, as in :func:`vpn_peers`.
         today: ISO date (default: the controller's).
+        retired: endpoints being decommissioned, bundles being revoked
+            (``provisioner_retired``): their addresses are no user's source any more, in the
+            very run that removes their peers.
 
     Returns:
         ``[{name, port, target, target_port[, sources]}]`` for ``rd_gateway_listeners``, in
@@ -93,11 +97,14 @@ def rdp_listeners(
         if device_vars.get("bundle_user") and not (expires and str(expires) < day):
             owned.setdefault(str(device_vars["bundle_user"]), []).append(device)
 
+    gone = set(retired or ())
+
     def sources(user: Mapping[str, Any]) -> list[str]:
         hosts = [user["endpoint"]] if user.get("endpoint") else []
         addresses = (
             (known.get(h) or {}).get("vpn_client_address")
             for h in hosts + owned.get(user["name"], [])
+            if h not in gone
         )
         return sorted({str(a) for a in addresses if a})
 
@@ -120,21 +127,25 @@ def rdp_listeners(
 
 
 def rdp_prober(
-    users: Iterable[Mapping[str, Any]], desktop: str, offline: Iterable[str] = ()
+    users: Iterable[Mapping[str, Any]],
+    desktop: str,
+    offline: Iterable[str] = (),
+    left: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The user whose endpoint proves a desktop's RDP readiness: the first of ``desktop``'s
     users that names an ``endpoint`` not ``offline`` (switched off or away: the run leaves it
     out), so the probe connects from a laptop that is on, through that user's listener, as the
-    user would. ``{}`` when no user of the desktop names one that is on."""
+    user would. An endpoint that ``left`` this run (unreachable or failed in an earlier play)
+    is taken only when no other one is on, so that the readiness names it instead of waiting
+    on it. ``{}`` when no user of the desktop names one that is on."""
     away = set(offline or ())
-    return next(
-        (
-            dict(u)
-            for u in users or ()
-            if u.get("desktop") == desktop and u.get("endpoint") and u["endpoint"] not in away
-        ),
-        {},
-    )
+    gone = set(left or ())
+    named = [
+        dict(u)
+        for u in users or ()
+        if u.get("desktop") == desktop and u.get("endpoint") and u["endpoint"] not in away
+    ]
+    return next((u for u in named if u["endpoint"] not in gone), named[0] if named else {})
 
 
 def service_target(services: Iterable[Mapping[str, Any]], name: str) -> str:

@@ -81,6 +81,13 @@ def test_rdp_listeners_answer_the_users_own_tunnel_addresses_when_known() -> Non
         "gverdi": ["10.77.0.42"],  # no endpoint, a bundle's device
     }
     assert comune.rdp_listeners(USERS, DESKTOPS, hostvars, None)[0]["sources"] == ["10.77.0.11"]
+    # The run that revokes a bundle (or decommissions a laptop) closes its address's way in.
+    revoking = comune.rdp_listeners(
+        USERS, DESKTOPS, hostvars, devices, "2026-02-01", retired=["pc-mrossi"]
+    )
+    assert revoking[0]["sources"] == ["10.77.0.11"]
+    leaving = comune.rdp_listeners(USERS, DESKTOPS, hostvars, devices, "2026-02-01", ["laptop-01"])
+    assert leaving[0]["sources"] == ["10.77.0.40"]
 
 
 def test_rdp_prober_is_the_desktops_first_user_with_an_endpoint() -> None:
@@ -93,6 +100,13 @@ def test_rdp_prober_is_the_desktops_first_user_with_an_endpoint() -> None:
 def test_rdp_prober_is_never_a_laptop_left_out_as_offline() -> None:
     assert comune.rdp_prober(USERS, "desk-01", ["laptop-01"]) == USERS[1]
     assert comune.rdp_prober(USERS, "desk-01", ["laptop-01", "laptop-02"]) == {}
+
+
+def test_rdp_prober_prefers_a_laptop_still_in_the_run_and_names_a_lost_one_last() -> None:
+    assert comune.rdp_prober(USERS, "desk-01", [], ["laptop-01"]) == USERS[1]
+    assert comune.rdp_prober(USERS, "desk-01", [], ["laptop-01", "laptop-02"]) == USERS[0]
+    assert comune.rdp_prober(USERS, "desk-01", ["laptop-02"], ["laptop-01"]) == USERS[0]
+    assert comune.rdp_prober(USERS, "desk-01", ["laptop-01", "laptop-02"], ["laptop-01"]) == {}
 
 
 def test_service_target_is_address_and_port_of_the_named_service() -> None:
