@@ -9,6 +9,7 @@ office (conftest.MODULE_ORDER).
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -137,23 +138,27 @@ def test_a_laptop_switched_off_is_offline_not_failed_and_watch_applies_its_work(
     settled: LabEnv,
 ) -> None:
     home = settled
-    # Baseline: the same enable with the laptop on.
-    started = time.monotonic()
-    on = home.run("enable", "lab")
-    with_it = time.monotonic() - started
-    assert on.returncode == 0, on.stdout + on.stderr
+    # The lab is converged (the module's earlier test ends on a comply without drift) and the
+    # laptop is on, its tunnel up.
     address = tunnel_address(home, HOME)
     assert gateway_handshakes(home)[address] > 0
 
     assert home.podman("stop", "-t", "5", HOME_CONTAINER).returncode == 0
     try:
-        _switched_off_then_back(home, address, with_it)
+        _switched_off_then_back(home, address)
     finally:
         # Whatever failed, the next tests get the laptop on again (a no-op when it is).
         home.podman("start", HOME_CONTAINER)
 
 
-def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
+def _first_task_after(output: str) -> float:
+    """Seconds from the CLI's start to the playbook's first task (the CLI prints them)."""
+    found = re.search(r"^\s*([0-9.]+)s TASK ", output, re.MULTILINE)
+    assert found, output
+    return float(found.group(1))
+
+
+def _switched_off_then_back(home: LabEnv, address: str) -> None:
     # The gateway forgets the laptop's handshake (its peer removed and added again, as after
     # three minutes switched off); provisioner's history does not. laptop-01's session is left
     # alone: a restart of the whole tunnel would make it look off too, for up to 3 minutes.
@@ -164,9 +169,7 @@ def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
     assert forgot.returncode == 0, forgot.stderr
     assert gateway_handshakes(home)[address] == 0
 
-    started = time.monotonic()
     off = home.run("enable", "lab")
-    without_it = time.monotonic() - started
     checked = home.run("comply", "lab")
 
     assert off.returncode == 9, off.stdout + off.stderr
@@ -178,7 +181,13 @@ def _switched_off_then_back(home: LabEnv, address: str, with_it: float) -> None:
         assert HOME not in host_states(summary)
         assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in summary["hosts"])
     assert "offline, not checked" in checked.stdout and "last seen 20" in checked.stdout
-    assert without_it <= with_it + 5, (with_it, without_it)
+    # Nothing waited for the laptop. Before the playbook, presence decided from the gateway's
+    # table without knocking (a knock on a silent laptop takes 35 s; the first task comes about
+    # 3 s after the start on an idle controller). In the playbook, no task ran on
+    # it (above), and none was delegated to it: the desktop's RDP probe, which a dead laptop
+    # would have cost a connection timeout and a failed readiness, ran from a laptop that is
+    # on (exit 9, not 3).
+    assert _first_task_after(off.stdout) < 20, off.stdout
     pending = home.run("pending", "--comune", "lab")
     assert pending.returncode == 0 and HOME in pending.stdout and "enable" in pending.stdout
 
