@@ -164,10 +164,10 @@ def _outcomes(output: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     for play in output["plays"]:
         for task in play["tasks"]:
             name = task["task"]["name"]
+            # Facts of these are pids and clocks.
+            keys = kept[:-1] if name in PID_TASKS or name == "Gathering Facts" else kept
             for host, result in task["hosts"].items():
-                if name in PID_TASKS or name == "Gathering Facts":  # pids, clocks
-                    result = {k: v for k, v in result.items() if k != "ansible_facts"}
-                outcomes[name, host] = {k: result.get(k) for k in kept}
+                outcomes[name, host] = {k: result.get(k) for k in keys}
                 if "results" in result:
                     outcomes[name, host]["results"] = [
                         {k: r.get(k) for k in kept} for r in result["results"]
