@@ -28,9 +28,9 @@ with threads, the same results. In threads:
   (Mitogen ends a broker when the thread that made it ends); a binding's close is a no-op;
 - a task with a ``timeout`` (SIGALRM, main thread only) or a ``pause`` (prompts through the
   worker's queue) still gets a forked worker, which makes its own broker as Mitogen's workers do;
-- one difference in semantics: a template that reads another host's variables (``hostvars``)
-  sees the facts the same task already set on that host, where a forked worker sees them as
-  they were when it forked.
+- a template that reads another host's variables (``hostvars``) of the same task may see the
+  facts that task already set on that host, as a forked worker does when its fork came after
+  that result (linear processes results while it queues hosts): timing, not a new semantics.
 """
 
 from __future__ import annotations
