@@ -15,9 +15,7 @@ shell's parent is that process.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import pytest
 
 from provisioner.adapters import accel
+from tests.unit.content.plugins import playbook_json
 
 ROOT = Path(__file__).resolve().parents[3]
 HOSTS = ["h1", "h2", "h3", "h4"]
@@ -136,24 +135,11 @@ def _run(tmp_path: Path, workers: str) -> dict[str, Any]:
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_LOCALHOST_WARNING": "False",
     }
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(project / "hosts"),
-            "-e",
-            f"scratch={scratch}",
-            str(project / "play.yml"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    output = playbook_json(
+        ["-i", str(project / "hosts"), "-e", f"scratch={scratch}", str(project / "play.yml")],
+        env,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(scratch.iterdir()) == [], "check mode wrote a file"
-    output: dict[str, Any] = json.loads(proc.stdout)
     return output
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+
+from tests.unit.content.plugins import playbook_json
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "enable_remote_work.yml"
@@ -126,18 +126,7 @@ def _run(tmp_path: Path) -> dict[str, object]:
         "ANSIBLE_NOCOLOR": "1",
         "DRYRUN_FACTS": json.dumps(WINDOWS_FACTS),
     }
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.run(
-        [str(ansible_playbook), "--check", "-i", str(inventory), str(PLAYBOOK)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result: dict[str, object] = json.loads(proc.stdout)
-    return result
+    return playbook_json(["--check", "-i", str(inventory), str(PLAYBOOK)], env)
 
 
 def test_a_windows_endpoint_skips_the_baseline_and_gets_the_windows_tasks(tmp_path: Path) -> None:
