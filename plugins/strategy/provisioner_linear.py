@@ -30,7 +30,14 @@ with threads, the same results. In threads:
   worker's queue) still gets a forked worker, which makes its own broker as Mitogen's workers do;
 - a template that reads another host's variables (``hostvars``) of the same task may see the
   facts that task already set on that host, as a forked worker does when its fork came after
-  that result (linear processes results while it queues hosts): timing, not a new semantics.
+  that result (linear processes results while it queues hosts): timing, not a new semantics;
+- with every slot (``forks``) busy, the next host-task waits for a thread to signal that it has
+  sent its result, where Ansible's queue loop would poll the slots every 0.1 ms
+  (``PROVISIONER_SLOTS=poll`` restores that, for comparison);
+- Mitogen's CPU placement stays (on 2 cores: the multiplexer on CPU 0, the controller and its
+  threads on CPU 1): the threads share one interpreter lock, and handing it over within one CPU
+  is cheaper than across two. bench/fleet --sweep, 21 hosts: 38.8 s and 0.0253 CPU-s per
+  host-task pinned, 47.6 s and 0.0328 unpinned (``PROVISIONER_AFFINITY=none``).
 """
 
 from __future__ import annotations
@@ -78,6 +85,16 @@ if WORKERS not in ("threads", "processes"):
     raise ImportError(f"provisioner_linear: PROVISIONER_WORKERS={WORKERS!r}: threads or processes")
 IN_PROCESS = WORKERS == "threads" and _BASE_NAME.rsplit(".", 1)[-1].startswith("mitogen")
 """Host-tasks in threads: only on Mitogen's base (its connections are made by its multiplexer)."""
+AFFINITY = os.environ.get("PROVISIONER_AFFINITY") or "mitogen"
+if AFFINITY not in ("none", "mitogen"):
+    raise ImportError(f"provisioner_linear: PROVISIONER_AFFINITY={AFFINITY!r}: none or mitogen")
+"""Mitogen's CPU placement (``mitogen``: the multiplexer on CPU 0, the controller on CPU 1 of two)
+or none (``none``, for the bench's comparison)."""
+SLOTS = os.environ.get("PROVISIONER_SLOTS") or "wait"
+if SLOTS not in ("wait", "poll"):
+    raise ImportError(f"provisioner_linear: PROVISIONER_SLOTS={SLOTS!r}: wait or poll")
+"""With every slot busy, the next host-task waits for a thread to signal (``wait``) or Ansible's
+queue loop polls the slots every 0.1 ms (``poll``, for the bench's comparison)."""
 PROCESS_ACTIONS = frozenset({"pause", "ansible.builtin.pause", "ansible.legacy.pause"})
 """Actions that talk to the operator through the worker's queue: they keep a forked worker."""
 
@@ -148,6 +165,10 @@ def needs_process(task: Any) -> bool:
     return bool(task.timeout) or task.action in PROCESS_ACTIONS
 
 
+_SLOT_FREED = threading.Condition()
+"""Notified when a thread worker has sent its result: its slot is free for the next host-task."""
+
+
 class ThreadWorker(threading.Thread):
     """One host-task in a thread of the controller: what WorkerProcess._run does, without fork."""
 
@@ -155,6 +176,11 @@ class ThreadWorker(threading.Thread):
         super().__init__(daemon=True, name=f"{kwargs['host'].name}:{kwargs['task'].action}")
         self._args = kwargs
         self.worker_id = kwargs["worker_id"]
+        self._sent = False
+
+    def is_alive(self) -> bool:
+        """Busy until its result is sent (the thread itself may take a moment more to end)."""
+        return not self._sent and super().is_alive()
 
     def close(self) -> None:
         """Nothing to release (WorkerProcess.close releases the process)."""
@@ -164,6 +190,14 @@ class ThreadWorker(threading.Thread):
         (the task queue manager terminates the workers still alive, e.g. after a Ctrl-C)."""
 
     def run(self) -> None:
+        try:
+            self._execute()
+        finally:
+            with _SLOT_FREED:
+                self._sent = True
+                _SLOT_FREED.notify_all()
+
+    def _execute(self) -> None:
         a = self._args
         host, final_q = a["host"], a["final_q"]
         # The executor post-validates (templates) the task it gets: each host its own copy.
@@ -222,8 +256,12 @@ def worker_for(**kwargs: Any) -> Any:
 
 
 if IN_PROCESS:
+    import ansible_mitogen.affinity
     import ansible_mitogen.process
     import mitogen.fork
+
+    if AFFINITY == "none":
+        ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
     import mitogen.unix
 
     class _SharedBinding(ansible_mitogen.process.Binding):  # type: ignore[misc]
@@ -284,6 +322,15 @@ if IN_PROCESS:
             if not _MODEL:
                 _MODEL.append(ThreadedWorkerModel())
             return _MODEL[0]
+
+        def _queue_task(self, host: Any, task: Any, task_vars: Any, play_context: Any) -> Any:
+            if SLOTS == "wait":
+                with _SLOT_FREED:
+                    _SLOT_FREED.wait_for(self._slot_free, timeout=0.005)
+            return super()._queue_task(host, task, task_vars, play_context)
+
+        def _slot_free(self) -> bool:
+            return any(w is None or not w.is_alive() for w in self._workers)
 
         def run(self, iterator: Any, play_context: Any, *args: Any, **kwargs: Any) -> Any:
             saved = strategy_base.WorkerProcess

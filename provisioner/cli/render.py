@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.core.lab import LabStatus
 from provisioner.models import helpdesk as helpdesk_view
 from provisioner.models.history import RunDetail, RunRecord
 from provisioner.models.inventory import Inventory
@@ -24,6 +24,11 @@ from provisioner.models.run import (
     TaskOutcome,
     format_seen,
 )
+
+if TYPE_CHECKING:
+    # Only the lab's commands render it: the rest of the CLI does not load the lab (and its
+    # simulated network gear) to start.
+    from provisioner.core.lab import LabStatus
 
 console = Console()
 err_console = Console(stderr=True)

@@ -109,11 +109,11 @@ PID_TASKS = {
 }
 
 
-def _run(tmp_path: Path, workers: str) -> dict[str, Any]:
+def _run(tmp_path: Path, workers: str, forks: int = 10) -> dict[str, Any]:
     found = accel.detect()
     if found.strategy_plugins is None:
         pytest.skip(f"no Mitogen: {found.warning}")
-    project = tmp_path / workers
+    project = tmp_path / f"{workers}-{forks}"
     scratch = project / "scratch"
     scratch.mkdir(parents=True)
     (project / "play.yml").write_text(PLAYBOOK, encoding="utf-8")
@@ -132,6 +132,7 @@ def _run(tmp_path: Path, workers: str) -> dict[str, Any]:
         "ANSIBLE_STRATEGY": "provisioner_linear",
         "PROVISIONER_STRATEGY_BASE": "mitogen_linear",
         "PROVISIONER_WORKERS": workers,
+        "ANSIBLE_FORKS": str(forks),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_LOCALHOST_WARNING": "False",
     }
@@ -179,8 +180,12 @@ def test_threads_give_the_results_of_forked_workers_and_fork_only_for_a_timeout(
 ) -> None:
     processes = _run(tmp_path, "processes")
     threads = _run(tmp_path, "threads")
+    # Fewer slots than hosts: a host-task waits for a thread to free its slot (and the task
+    # with a timeout for a forked worker to end).
+    narrow = _run(tmp_path, "threads", forks=2)
 
-    assert threads["stats"] == processes["stats"]
+    assert threads["stats"] == processes["stats"] == narrow["stats"]
+    assert _outcomes(narrow) == _outcomes(processes)
     assert threads["stats"]["h4"]["ignored"] == 1
     assert threads["stats"]["h3"]["rescued"] == 1
     expected, got = _outcomes(processes), _outcomes(threads)
