@@ -15,10 +15,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provisioner.adapters import accel, vault
+from provisioner.adapters import runner as runner_module
 from provisioner.adapters.runner import LocalRunner
 from provisioner.models.run import Cancel, PlaybookRequest, ProgressEvent, RunStatus
 
@@ -220,3 +222,70 @@ def test_first_ctrl_c_lets_the_running_task_and_its_handlers_finish_and_starts_n
         "canceled with Ctrl-C between tasks: the running task 't1 slow' finished on 2 host(s); "
         "no task started after it"
     )
+
+
+SLIM_PLAYBOOK = """
+- name: Results provisioner reads and results it does not
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: A probe with a long output, unchanged
+      ansible.builtin.command: "{{ ansible_python_interpreter }} -c 'print(\\"x\\" * 40000)'"
+      changed_when: false
+    - name: Items, unchanged
+      ansible.builtin.command: "echo {{ item }}-{{ 'y' * 3000 }}"
+      changed_when: false
+      loop: [1, 2]
+    - name: "Readiness: probe"
+      ansible.builtin.command: echo readiness-output
+      changed_when: false
+    - name: "Presence: peers"
+      ansible.builtin.command: echo presence-line
+      changed_when: false
+    - name: A change
+      ansible.builtin.command: echo changed-output
+      changed_when: true
+    - name: A failure, ignored
+      ansible.builtin.command: sh -c 'echo failed-output; exit 3'
+      ignore_errors: true
+"""
+
+
+def test_events_carry_the_results_the_collector_reads_and_no_unchanged_bulk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plugins/callback/awx_display.slim on a real run: an unchanged result reaches provisioner
+    as ``changed: false`` only; a change, a failure and the presence and readiness tasks whole."""
+    events: list[dict[str, Any]] = []
+    collect = runner_module._Collector.__call__
+
+    def recorded(self: runner_module._Collector, event: dict[str, Any]) -> bool:
+        events.append(event)
+        return collect(self, event)
+
+    monkeypatch.setattr(runner_module._Collector, "__call__", recorded)
+    playbooks, inventory = _project(tmp_path, SLIM_PLAYBOOK, ["localhost"])
+    runner = LocalRunner(playbooks, ROOT / "ansible.cfg")
+
+    outcome = runner.run(_request(inventory), tmp_path / "run", vault_password=VAULT_CANARY)
+
+    assert outcome.status == RunStatus.SUCCESSFUL, outcome.error
+    results = {
+        e["event_data"]["task"]: e["event_data"]["res"]
+        for e in events
+        if e["event"] in ("runner_on_ok", "runner_on_failed")
+    }
+    assert results["A probe with a long output, unchanged"] == {"changed": False}
+    assert results["Items, unchanged"] == {"changed": False}
+    items = [e["event_data"]["res"] for e in events if e["event"] == "runner_item_on_ok"]
+    assert items == [{"changed": False}] * 2
+    assert results["Readiness: probe"]["stdout"] == "readiness-output"
+    assert results["Presence: peers"]["stdout_lines"] == ["presence-line"]
+    assert results["A change"]["stdout"] == "changed-output"
+    assert results["A failure, ignored"]["rc"] == 3
+    # The bulk never travelled: 40,000 and 2 x 3,000 characters of unchanged output.
+    assert "x" * 1000 not in repr(events) and "y" * 1000 not in repr(events)
+    # What provisioner makes of them is unchanged.
+    assert [(r.check, r.ok) for r in outcome.readiness] == [("probe", True)]
+    assert [p.lines for p in outcome.probes] == [("presence-line",)]
+    assert [(t.task, t.outcome) for t in outcome.tasks] == [("A change", "changed")]
