@@ -110,8 +110,12 @@ def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
     # the same address, a new key; every other peer exactly as before
     assert after == {**before, address: new_public}
     assert old_public not in after.values()
-    # the old key no longer gets a handshake: a tunnel built with it stays silent
+    # the old key no longer gets a handshake: a tunnel built with it stays silent, while the same
+    # throwaway tunnel built with the laptop's new key gets one (the probe can tell the two apart)
     assert _handshake_with_key(lab, "laptop-01", old_private.stdout.strip(), address) is False
+    new_private = lab.podman("exec", "prov-lab-laptop-01", "cat", "/etc/wireguard/wg0.key")
+    assert new_private.returncode == 0 and new_private.stdout.strip() != old_private.stdout.strip()
+    assert _handshake_with_key(lab, "laptop-01", new_private.stdout.strip(), address) is True
     # and the laptop's own tunnel (new key) still works afterwards
     again = lab.run("reprovision", "laptop-01")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -155,7 +159,10 @@ def _rekey_timeline(lab: LabEnv, laptop: str, since: str) -> tuple[float, float,
 
 
 def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str) -> bool:
-    """Bring up a throwaway tunnel on the laptop with ``private_key``; True if it handshakes."""
+    """Bring up a throwaway tunnel on the laptop with ``private_key``; True if it handshakes.
+
+    The laptop's own tunnel is stopped meanwhile and started again afterwards.
+    """
     container = f"prov-lab-{laptop}"
     gateway_key = lab.podman("exec", GATEWAY, "wg", "show", "wg0", "public-key").stdout.strip()
     conf = (
@@ -172,7 +179,10 @@ def _handshake_with_key(lab: LabEnv, laptop: str, private_key: str, address: str
         "set -e; umask 077; cat > /etc/wireguard/wgold.conf; "
         "systemctl stop wg-quick@wg0; "
         "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go wg-quick up wgold >/dev/null 2>&1; "
-        f"ping -c 3 -W 1 {GATEWAY_TUNNEL} >/dev/null 2>&1 || true; sleep 3; "
+        # PersistentKeepalive starts the handshake at once (the lab image has no ping); WireGuard
+        # retries an unanswered one after 5 s, so 8 s without a handshake is a refusal.
+        "for i in $(seq 1 16); do "
+        "wg show wgold latest-handshakes | grep -qv '[[:space:]]0$' && break; sleep 0.5; done; "
         "wg show wgold latest-handshakes"
     )
     try:
