@@ -48,6 +48,12 @@ def _pubkey(lab: LabEnv, laptop: str) -> str:
     ).stdout.strip()
 
 
+def _private_key(lab: LabEnv, laptop: str) -> str:
+    key = lab.podman("exec", f"prov-lab-{laptop}", "cat", "/etc/wireguard/wg0.key")
+    assert key.returncode == 0 and key.stdout.strip(), key.stderr
+    return key.stdout.strip()
+
+
 def _changed_tasks(summary: dict[str, object]) -> list[tuple[str, str]]:
     tasks = summary["tasks"]
     assert isinstance(tasks, list)
@@ -89,8 +95,7 @@ def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
     lab = converged_lab
     before = _peers(lab)
     old_public = _pubkey(lab, "laptop-01")
-    old_private = lab.podman("exec", "prov-lab-laptop-01", "cat", "/etc/wireguard/wg0.key")
-    assert old_private.returncode == 0 and old_private.stdout.strip()
+    old_private = _private_key(lab, "laptop-01")
     address = next(a for a, k in before.items() if k == old_public)
 
     since = lab.podman("exec", "prov-lab-laptop-01", "date", "+@%s").stdout.strip()
@@ -112,10 +117,10 @@ def test_rotate_keys_replaces_only_that_peer_and_the_old_key_is_refused(
     assert old_public not in after.values()
     # the old key no longer gets a handshake: a tunnel built with it stays silent, while the same
     # throwaway tunnel built with the laptop's new key gets one (the probe can tell the two apart)
-    assert _handshake_with_key(lab, "laptop-01", old_private.stdout.strip(), address) is False
-    new_private = lab.podman("exec", "prov-lab-laptop-01", "cat", "/etc/wireguard/wg0.key")
-    assert new_private.returncode == 0 and new_private.stdout.strip() != old_private.stdout.strip()
-    assert _handshake_with_key(lab, "laptop-01", new_private.stdout.strip(), address) is True
+    assert _handshake_with_key(lab, "laptop-01", old_private, address) is False
+    new_private = _private_key(lab, "laptop-01")
+    assert new_private != old_private
+    assert _handshake_with_key(lab, "laptop-01", new_private, address) is True
     # and the laptop's own tunnel (new key) still works afterwards
     again = lab.run("reprovision", "laptop-01")
     assert again.returncode == 0, again.stdout + again.stderr
