@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,38 +50,9 @@ or a debug task's message): peers' handshakes, a terminator's public key."""
 COUNTED_FAILURE = "provisioner_counts_as_failed"
 """Result key of a failure a task ignores so that Ansible goes on with the other plays (a
 network device failing must not end the comune's run), which provisioner still counts."""
-TUNNEL_INVENTORY = "tunnel-inventory.yml"
-"""Second inventory source of a run: how to reach the hosts managed through the tunnel."""
-# The host managing the comune's endpoints through the tunnel: its Linux VPN terminator unless the
-# comune names another office host (e.g. when a router terminates the VPN).
-_JUMP = "hostvars[comune_management_host | default(comune_vpn_terminator)]"
-_JUMP_ARGS = f"{_JUMP}.ansible_ssh_common_args | default('')"
-
-
-def tunnel_connection(host: str) -> dict[str, Any]:
-    """Connection variables of ``host`` reached through the tunnel (Ansible templates them).
-
-    The host's own name and address are written out, never ``inventory_hostname``: a task
-    delegated to this host from another one (e.g. the RDP probe on a desktop, run from its user's
-    laptop) templates them with the delegating host's ``inventory_hostname``.
-    """
-    return {
-        # The endpoint's own tunnel address, reached from the managing host (ssh -W): the only
-        # path to a laptop at home behind NAT. HostKeyAlias first (ssh keeps the first value of an
-        # option): the endpoint's key is known under its name, whatever its address.
-        "ansible_host": "{{ hostvars[" + repr(host) + "].vpn_client_address }}",
-        "ansible_port": 22,
-        "ansible_ssh_common_args": (
-            f"-o HostKeyAlias={host} {{{{ {_JUMP_ARGS} }}}} "
-            '-o ProxyCommand="ssh {{ ' + _JUMP_ARGS + " }} "
-            "{{ ('-i ' ~ " + _JUMP + ".ansible_ssh_private_key_file) "
-            "if " + _JUMP + ".ansible_ssh_private_key_file is defined else '' }} "
-            "-p {{ " + _JUMP + ".ansible_port | default(22) }} "
-            "-l {{ " + _JUMP + ".ansible_user | default('root') }} "
-            "-W %h:%p {{ " + _JUMP + ".ansible_host "
-            '| default(comune_management_host | default(comune_vpn_terminator)) }}"'
-        ),
-    }
+TUNNEL_INVENTORY = "tunnel.provisioner_tunnel.yml"
+"""Second inventory source of a run: the hosts reached through the tunnel, for the inventory
+plugin that gives them their connection variables (plugins/inventory/provisioner_tunnel.py)."""
 
 
 CANCEL_MARKER = "provisioner: cancel requested"
@@ -642,9 +613,14 @@ def _search_path() -> str:
 
 
 def tunnel_inventory(request: PlaybookRequest) -> dict[str, Any]:
-    """The second inventory source of a run: connection variables of its tunnel-managed hosts.
+    """The second inventory source of a run: its tunnel-managed hosts, for the plugin.
 
-    A later inventory source wins for a host's variables, so these replace the address the
-    comune's inventory gives (the one used for the first enrolment). JSON is YAML.
+    A later inventory source wins for a host's variables, so the plugin's replace the address
+    the comune's inventory gives (the one used for the first enrolment). JSON is YAML.
     """
-    return {"all": {"hosts": {host: tunnel_connection(host) for host in request.through_tunnel}}}
+    return tunnel_source(request.through_tunnel)
+
+
+def tunnel_source(hosts: Iterable[str]) -> dict[str, Any]:
+    """The configuration of plugins/inventory/provisioner_tunnel.py for ``hosts``."""
+    return {"plugin": "provisioner_tunnel", "hosts": list(hosts)}

@@ -423,7 +423,8 @@ class Lab:
                 kind, blob = line.split()[:2]
                 # Known by address (the office path, and a task delegated to this host, which
                 # keeps the delegating host's inventory_hostname) and by name: the tunnel path
-                # from home checks the key under the name (HostKeyAlias, runner.tunnel_connection).
+                # from home checks the key under the name (HostKeyAlias, set by
+                # plugins/inventory/provisioner_tunnel.py).
                 known.append(f"{host.name},[127.0.0.1]:{self.port(host)} {kind} {blob}")
         atomic_write(self.known_hosts, "\n".join(known) + "\n", mode=0o600)
         step("writing the inventory")

@@ -36,6 +36,7 @@ from rq.serializers import JSONSerializer
 
 from provisioner.adapters import queue, redis_server
 from provisioner.adapters.podman import Podman
+from provisioner.adapters.runner import TUNNEL_INVENTORY
 from tests.integration.conftest import CLI, ROOT, LabEnv
 from tests.redis_dump import everything_in
 
@@ -378,9 +379,9 @@ def test_comply_over_four_comuni_on_two_workers_is_what_it_is_locally_even_with_
     assert " running " not in history
     # The tunnel path: the lab's laptops were reached through the terminator from the worker.
     lab_run = lab.state_dir / "runs" / "lab" / queue_runs["lab"]
-    assert (lab_run / "tunnel-inventory.yml").is_file()
+    assert (lab_run / TUNNEL_INVENTORY).is_file()
     command = json.loads((lab_run / "artifacts" / "ansible" / "command").read_text())
-    assert command["env"]["ANSIBLE_INVENTORY"].endswith("/tunnel-inventory.yml")
+    assert command["env"]["ANSIBLE_INVENTORY"].endswith(f"/{TUNNEL_INVENTORY}")
     counts = _result(_summary(lab, "lab", queue_runs["lab"]))["counts"]
     assert isinstance(counts, dict)
     assert counts["laptop-01"][0] > 0 and counts["laptop-01"][3] == 0

@@ -500,14 +500,14 @@ def test_redis_that_does_not_answer_is_one_line_without_secrets(
 def test_inventory_sources_go_to_ansible_in_order_through_the_environment() -> None:
     kwargs = {
         "private_data_dir": "/w/job",
-        "inventory": ["/w/job/comune", "/w/job/tunnel-inventory.yml"],
+        "inventory": ["/w/job/comune", f"/w/job/{TUNNEL_INVENTORY}"],
         "envvars": {"PATH": "/venv/bin"},
         "playbook": "enable_remote_work.yml",
     }
     assert queue_worker.for_worker(kwargs) == {
         "envvars": {
             "PATH": "/venv/bin",
-            "ANSIBLE_INVENTORY": "/w/job/comune,/w/job/tunnel-inventory.yml",
+            "ANSIBLE_INVENTORY": f"/w/job/comune,/w/job/{TUNNEL_INVENTORY}",
         },
         "playbook": "enable_remote_work.yml",
     }
