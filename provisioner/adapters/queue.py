@@ -55,7 +55,7 @@ from provisioner.adapters.runner import (
     LocalRunner,
     _Collector,
     outcome_of,
-    tunnel_inventory,
+    tunnel_source,
 )
 from provisioner.config import Settings
 from provisioner.errors import BusyError, ControllerError, InputError
@@ -459,7 +459,7 @@ class QueueExecutor:
         _refuse_keys_in_clear(comune_dir, request.inventory)
         if request.through_tunnel:
             (run_dir / TUNNEL_INVENTORY).write_text(
-                json.dumps(tunnel_inventory(request)), encoding="utf-8"
+                json.dumps(tunnel_source(request.through_tunnel)), encoding="utf-8"
             )
         here = dataclasses.replace(request, inventory=comune_dir)
         sent = {

@@ -519,7 +519,9 @@ class LocalRunner:
         collector = _Collector(on_event)
         run_dir.mkdir(parents=True, exist_ok=True)
         if request.through_tunnel:
-            atomic_write(run_dir / TUNNEL_INVENTORY, json.dumps(tunnel_inventory(request)))
+            atomic_write(
+                run_dir / TUNNEL_INVENTORY, json.dumps(tunnel_source(request.through_tunnel))
+            )
         atomic_write(run_dir / "env" / "settings", json.dumps(RUNNER_SETTINGS), mode=0o600)
         started = time.time()
         try:
@@ -612,15 +614,11 @@ def _search_path() -> str:
     return os.pathsep.join([here, *rest])
 
 
-def tunnel_inventory(request: PlaybookRequest) -> dict[str, Any]:
-    """The second inventory source of a run: its tunnel-managed hosts, for the plugin.
+def tunnel_source(hosts: Iterable[str]) -> dict[str, Any]:
+    """A run's second inventory source: the configuration of plugins/inventory/provisioner_tunnel.py
+    for its tunnel-managed ``hosts`` (``PlaybookRequest.through_tunnel``).
 
     A later inventory source wins for a host's variables, so the plugin's replace the address
     the comune's inventory gives (the one used for the first enrolment). JSON is YAML.
     """
-    return tunnel_source(request.through_tunnel)
-
-
-def tunnel_source(hosts: Iterable[str]) -> dict[str, Any]:
-    """The configuration of plugins/inventory/provisioner_tunnel.py for ``hosts``."""
     return {"plugin": "provisioner_tunnel", "hosts": list(hosts)}

@@ -152,9 +152,10 @@ def test_the_values_are_data_not_templates(tmp_path: Path) -> None:
     plugin, _ = _sources(tmp_path)
     # ansible-inventory shows variables as stored (not templated): the plugin's are the
     # rendered strings themselves, so no task templates them again.
+    rendered = _shown(tmp_path, comune, plugin)
     for host, address in (("laptop-01", "10.77.1.2"), ("laptop-02", "10.77.1.3")):
         stored = _stored(tmp_path, comune, plugin, host)
-        shown = _shown(tmp_path, comune, plugin)[host]["msg"]
+        shown = rendered[host]["msg"]
         assert stored["ansible_host"] == address
         assert "{{" not in stored["ansible_ssh_common_args"]
         values = (stored["ansible_host"], stored["ansible_port"], stored["ansible_ssh_common_args"])
